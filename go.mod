@@ -1,9 +1,11 @@
 module github.com/tend-dev/tend
 
-go 1.25
+go 1.26.0
 
 require (
+	github.com/go-logr/logr v1.4.4
 	go.uber.org/goleak v1.3.0
+	golang.org/x/sys v0.50.0
 	sigs.k8s.io/yaml v1.6.0
 )
 

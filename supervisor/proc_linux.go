@@ -1,0 +1,135 @@
+package supervisor
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"strconv"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func sysProcAttr(s *settings) *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{
+		Setpgid:    true,
+		Credential: s.cred,
+		Pdeathsig:  s.parentDeathSignal,
+	}
+}
+
+// waitExitNoReap blocks until process pid (our unreaped child) has exited,
+// leaving it a zombie so its PID, and with it the process group ID, stays
+// reserved. It parks the goroutine on a pidfd in Go's netpoller, so a
+// thousand idle agents hold no OS thread each; without pidfd (kernel before
+// 5.3, seccomp) it falls back to a blocking waitid(WNOWAIT).
+func waitExitNoReap(pid int) error {
+	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
+	if err != nil {
+		return waitidNoReap(pid)
+	}
+	f := os.NewFile(uintptr(fd), "pidfd")
+	defer f.Close()
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return waitidNoReap(pid)
+	}
+	var werr error
+	err = rc.Read(func(fd uintptr) bool {
+		var info unix.Siginfo
+		werr = unix.Waitid(unix.P_PIDFD, int(fd), &info, unix.WEXITED|unix.WNOWAIT|unix.WNOHANG, nil)
+		return werr != nil || info.Signo != 0 // Signo is SIGCHLD once it has exited
+	})
+	if err != nil { // the pidfd is not pollable here
+		return waitidNoReap(pid)
+	}
+	return werr
+}
+
+func waitidNoReap(pid int) error {
+	var info unix.Siginfo
+	for {
+		err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+		if !errors.Is(err, unix.EINTR) {
+			return err
+		}
+	}
+}
+
+// How often waitGroupGone looks again at most, and when it reports a stuck group.
+const (
+	groupPollMax = 100 * time.Millisecond
+	stuckAfter   = 5 * time.Second
+)
+
+// waitGroupGone kills, and waits for the end of, every process left in
+// group pgid after its leader was reaped. SIGKILL is asynchronous, and an
+// orphan reparented to init stays a zombie until init reaps it (kill(2)
+// still finds zombies), so the group counts as gone when kill says ESRCH or
+// /proc shows only zombies in it. A member stuck in uninterruptible sleep is
+// reported once after stuckAfter and waited for: the next child must not
+// start beside it.
+func waitGroupGone(pgid int, s *settings) {
+	delay := time.Millisecond
+	start := time.Now()
+	warned := false
+	for {
+		if err := syscall.Kill(-pgid, syscall.SIGKILL); errors.Is(err, syscall.ESRCH) {
+			return
+		}
+		live := liveGroupMembers(pgid)
+		if len(live) == 0 {
+			return
+		}
+		if !warned && time.Since(start) > stuckAfter {
+			s.log.Error(errors.New("process group members survive SIGKILL"),
+				"agent's processes are stuck (uninterruptible sleep?); waiting for them before the next start",
+				"pgid", pgid, "pids", live)
+			warned = true
+		}
+		time.Sleep(delay)
+		delay = min(delay*2, groupPollMax)
+	}
+}
+
+// liveGroupMembers lists the processes in group pgid that are not zombies,
+// read from /proc/PID/stat.
+func liveGroupMembers(pgid int) []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var live []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		state, group, ok := readStat(pid)
+		if ok && group == pgid && state != 'Z' && state != 'X' {
+			live = append(live, pid)
+		}
+	}
+	return live
+}
+
+// readStat returns the state letter and process group of pid. The command
+// name in field 2 may hold spaces and parentheses, so parsing starts after
+// the last ')'.
+func readStat(pid int) (state byte, pgrp int, ok bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, 0, false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 >= len(b) {
+		return 0, 0, false
+	}
+	fields := bytes.Fields(b[i+2:]) // state ppid pgrp ...
+	if len(fields) < 3 || len(fields[0]) != 1 {
+		return 0, 0, false
+	}
+	pgrp, err = strconv.Atoi(string(fields[2]))
+	return fields[0][0], pgrp, err == nil
+}

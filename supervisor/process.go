@@ -1,0 +1,248 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Errors returned by Process methods; match them with errors.Is.
+var (
+	// ErrAlreadyStarted: Start found the agent Running.
+	ErrAlreadyStarted = errors.New("already started")
+	// ErrNotRunning: Signal or Reload found no live child.
+	ErrNotRunning = errors.New("not running")
+	// ErrStartFailed: the child never reached Running (spawn error, exit
+	// during Starting, or a Stop that overtook the Start). The message
+	// says which.
+	ErrStartFailed = errors.New("start failed")
+)
+
+// killGrace is how long Stop waits for the reap after SIGKILL before it
+// gives up on a stuck child and returns.
+const killGrace = 5 * time.Second
+
+// Process supervises one agent: it spawns the child, watches it, restarts it
+// under its RestartSpec and stops it on request. All of a Process's state
+// belongs to one owner goroutine, which exists while the agent is active
+// (Starting, Running, Stopping, Backoff, or Failed with a retry pending);
+// the methods send it requests. They are safe for concurrent use.
+type Process struct {
+	cfg settings
+
+	mu     sync.Mutex
+	active *loop  // the owner goroutine's handle; nil while idle
+	status Status // last snapshot the owner published
+	subs   []*subscriber
+}
+
+// New validates spec and returns a stopped Process. Errors name the config
+// key and value at fault (*config.FieldError). New starts nothing.
+func New(spec Spec) (*Process, error) {
+	cfg, err := spec.resolve()
+	if err != nil {
+		return nil, fmt.Errorf("agent %q: %w", spec.Name, err)
+	}
+	return &Process{cfg: cfg, status: Status{Name: cfg.name}}, nil
+}
+
+// Name returns the agent's name.
+func (p *Process) Name() string { return p.cfg.name }
+
+// Status returns the latest snapshot.
+func (p *Process) Status() Status {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.status
+}
+
+// Subscribe calls fn with every later state transition, in order, on a
+// goroutine of its own, so a slow fn never delays supervision. If fn falls
+// more than 1024 events behind, the oldest queued events are dropped and
+// the next delivered Event reports how many in Missed. The returned cancel
+// stops delivery (an fn call under way finishes).
+func (p *Process) Subscribe(fn func(Event)) (cancel func()) {
+	s := &subscriber{fn: fn, log: p.cfg.log}
+	p.mu.Lock()
+	p.subs = append(p.subs, s)
+	p.mu.Unlock()
+	return func() {
+		s.close()
+		p.mu.Lock()
+		p.subs = slices.DeleteFunc(p.subs, func(x *subscriber) bool { return x == s })
+		p.mu.Unlock()
+	}
+}
+
+// Start spawns the agent and returns once it is Running (alive for
+// StartSeconds), or with the reason it could not get there: the spawn error
+// (ENOENT, EACCES, a bad work dir) wrapped with the agent's name, or
+// ErrStartFailed. A child that dies while Starting is restarted under the
+// restart policy and Start keeps waiting, until Running or Failed. ctx
+// bounds the wait, not the child's life. Start on a Running agent returns
+// ErrAlreadyStarted; in Backoff it starts the child at once.
+func (p *Process) Start(ctx context.Context) error {
+	return p.call(ctx, request{kind: reqStart}, true)
+}
+
+// Stop stops the agent: StopSignal and SIGCONT to its whole process group,
+// up to StopTimeout (shortened, never lengthened, by ctx's deadline) for it
+// to exit, then SIGKILL to the group. It returns once the child is reaped
+// and no live process is left in its group. When ctx ends first, it
+// escalates to SIGKILL at once. Stop on an idle agent returns nil.
+func (p *Process) Stop(ctx context.Context) error {
+	return p.call(ctx, request{kind: reqStop}, false)
+}
+
+// Restart stops the running child as Stop does and starts a new one,
+// returning as Start does. On an idle agent it is Start. Manual restarts do
+// not count toward MaxRestarts.
+func (p *Process) Restart(ctx context.Context) error {
+	return p.call(ctx, request{kind: reqRestart}, true)
+}
+
+// Reload sends ReloadSignal to the main process. A Reload while Starting
+// waits for Running; concurrent reloads then coalesce into one signal.
+// ErrNotRunning when no child is Starting or Running.
+func (p *Process) Reload(ctx context.Context) error {
+	return p.call(ctx, request{kind: reqReload}, false)
+}
+
+// Signal sends sig to the main process (not its group), through the
+// pidfd-backed *os.Process so it can never reach a recycled PID.
+// ErrNotRunning when no child is Starting or Running.
+func (p *Process) Signal(sig os.Signal) error {
+	return p.call(context.Background(), request{kind: reqSignal, sig: sig}, false)
+}
+
+// Wait blocks until the agent is idle (Stopped, Exited, or Failed with no
+// retry pending) or ctx ends, and returns the latest Status.
+func (p *Process) Wait(ctx context.Context) (Status, error) {
+	p.mu.Lock()
+	l := p.active
+	p.mu.Unlock()
+	if l != nil {
+		select {
+		case <-l.done:
+		case <-ctx.Done():
+			return p.Status(), ctx.Err()
+		}
+	}
+	return p.Status(), nil
+}
+
+// call hands r to the owner goroutine, starting one if spawn is set and
+// none runs, and waits for the answer. A call that finds no owner and may
+// not start one is answered here: Stop succeeds, Signal and Reload fail.
+func (p *Process) call(ctx context.Context, r request, spawn bool) error {
+	r.reply = make(chan error, 1)
+	if d, ok := ctx.Deadline(); ok {
+		r.deadline = d
+	}
+	for {
+		l := p.owner(spawn)
+		if l == nil {
+			if r.kind == reqStop {
+				return nil
+			}
+			return fmt.Errorf("agent %q: %w", p.cfg.name, ErrNotRunning)
+		}
+		select {
+		case l.requests <- r:
+			return p.await(ctx, l, r)
+		case <-l.done: // the owner ended before taking r: ask the next one
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// await waits for the owner's answer to r. A Stop whose ctx ends first
+// escalates to SIGKILL and still waits (up to killGrace) for the reap, so
+// a returning Stop means the processes are gone.
+func (p *Process) await(ctx context.Context, l *loop, r request) error {
+	select {
+	case err := <-r.reply:
+		return err
+	case <-ctx.Done():
+	}
+	if r.kind != reqStop {
+		return ctx.Err()
+	}
+	select {
+	case l.requests <- request{kind: reqKill}:
+	case <-l.done:
+	}
+	select {
+	case err := <-r.reply:
+		return err
+	case <-time.After(killGrace):
+		return fmt.Errorf("agent %q: not reaped %v after SIGKILL: %w", p.cfg.name, killGrace, ctx.Err())
+	}
+}
+
+// owner returns the running owner goroutine's handle, starting one when
+// spawn is set and none runs.
+func (p *Process) owner(spawn bool) *loop {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.active == nil && spawn {
+		p.active = newLoop(p, p.status)
+		go p.active.run()
+	}
+	return p.active
+}
+
+// publish stores st as the latest snapshot and returns the subscribers to
+// tell about a transition.
+func (p *Process) publish(st Status) []*subscriber {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.status = st
+	return p.subs
+}
+
+// retire detaches the owner l once it has nothing left to do.
+func (p *Process) retire(l *loop) {
+	p.mu.Lock()
+	if p.active == l {
+		p.active = nil
+	}
+	p.mu.Unlock()
+	close(l.done)
+}
+
+// lockThreadIfNeeded pins the owner goroutine to its OS thread when the
+// children get a parent-death signal: the kernel sends that signal when the
+// thread that forked exits, and Go ends a thread when a goroutine locked to
+// it returns, so no other goroutine may ever run there.
+func (p *Process) lockThreadIfNeeded() (unlock func()) {
+	if p.cfg.parentDeathSignal == 0 {
+		return func() {}
+	}
+	runtime.LockOSThread()
+	return runtime.UnlockOSThread
+}
+
+type reqKind int
+
+const (
+	reqStart reqKind = iota
+	reqStop
+	reqRestart
+	reqReload
+	reqSignal
+	reqKill // a Stop caller's ctx ended: SIGKILL now
+)
+
+type request struct {
+	kind     reqKind
+	sig      os.Signal
+	deadline time.Time // the caller's ctx deadline, zero if none
+	reply    chan error
+}

@@ -1,0 +1,145 @@
+package supervisor
+
+import (
+	"io"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/tend-dev/tend/backoff"
+	"github.com/tend-dev/tend/config"
+)
+
+// Spec describes one agent. Its json tags are the snake_case keys users
+// already write (binary_path, work_dir, restart.max_retries ...), so a host
+// decodes its own config file into Specs, or embeds Spec in its own per-agent
+// struct beside fields tend does not know. Fields that cannot come from a
+// file (writers, the logger, a custom backoff policy) are tagged "-".
+//
+// Zero values mean the documented default; New validates everything and
+// reports the first bad field by its config key.
+type Spec struct {
+	// Name identifies the agent in events, logs and errors. Required; no
+	// path separators or control characters, at most 128 bytes.
+	Name string `json:"name"`
+	// Path is the absolute path of the binary, executed directly (never
+	// through a shell). It must exist and be executable.
+	Path string `json:"binary_path"`
+	// Args are the arguments after the program name.
+	Args []string `json:"args,omitempty"`
+	// Dir is the working directory; empty means the host's. It must exist.
+	Dir string `json:"work_dir,omitempty"`
+	// Env is the child's whole environment as "KEY=value" entries. The host's
+	// environment is not passed on unless InheritEnv is set.
+	Env []string `json:"env,omitempty"`
+	// InheritEnv starts the child with the host's environment, overridden
+	// by Env.
+	InheritEnv bool `json:"inherit_env,omitempty"`
+
+	// User runs the child as this user (a name or numeric uid). Empty means
+	// the host's user. Needs CAP_SETUID/CAP_SETGID.
+	User string `json:"user,omitempty"`
+	// Group is the primary group (name or gid); empty means User's primary
+	// group.
+	Group string `json:"group,omitempty"`
+	// Groups are the supplementary groups (names or gids). Nil means User's
+	// own supplementary groups (as login does); an empty list means none.
+	// Only used with User or Group.
+	Groups []string `json:"groups,omitempty"`
+
+	// Restart says whether and how fast the agent is restarted after it
+	// dies without being asked to.
+	Restart RestartSpec `json:"restart,omitzero"`
+
+	// StartSeconds is how long the child must stay alive to count as
+	// started (Running), like supervisord's startsecs. Zero means 1s.
+	StartSeconds config.Duration `json:"start_seconds,omitempty"`
+	// StopSignal asks the agent to stop; it goes to the whole process
+	// group, followed by SIGCONT. Zero means SIGTERM.
+	StopSignal Signal `json:"stop_signal,omitempty"`
+	// StopTimeout is how long Stop waits after StopSignal before SIGKILL.
+	// Zero means 30s.
+	StopTimeout config.Duration `json:"stop_timeout,omitempty"`
+	// ReloadSignal is what Reload sends to the main process. Zero means
+	// SIGHUP.
+	ReloadSignal Signal `json:"reload_signal,omitempty"`
+	// ParentDeathSignal, when set, is delivered to the child if the host
+	// process dies (Linux PR_SET_PDEATHSIG), so a SIGKILLed host leaves no
+	// agent behind. tend spawns such children from a goroutine locked to
+	// its own OS thread for as long as the Process is active, because the
+	// kernel fires the signal when the spawning thread ends: this costs one
+	// OS thread per agent that sets it.
+	ParentDeathSignal Signal `json:"parent_death_signal,omitempty"`
+
+	// Stdout and Stderr receive the child's output. An *os.File is handed
+	// to the child directly; any other writer is fed from a pipe that tend
+	// drains, so a failing writer never blocks or kills the child. Nil
+	// discards the stream (it still feeds the crash tail).
+	Stdout io.Writer `json:"-"`
+	Stderr io.Writer `json:"-"`
+	// TailBytes is how much of the latest piped output is kept in memory and
+	// attached to every exit (Exit.Tail). Zero means 4096; negative turns
+	// the tail off, and with it the pipe for a nil writer.
+	TailBytes int `json:"tail_bytes,omitempty"`
+
+	// Logger receives tend's own log lines about this agent. The zero
+	// value discards them.
+	Logger logr.Logger `json:"-"`
+}
+
+// Restart policies.
+const (
+	// RestartAlways restarts after every exit that was not requested.
+	RestartAlways RestartPolicy = "always"
+	// RestartOnFailure restarts unless the exit was a success (exit 0 or a
+	// code in SuccessExitCodes).
+	RestartOnFailure RestartPolicy = "on-failure"
+	// RestartNever leaves the agent Exited.
+	RestartNever RestartPolicy = "never"
+)
+
+// RestartPolicy says which unrequested exits lead to a restart. The empty
+// policy means RestartAlways: agents are meant to run.
+type RestartPolicy string
+
+// RestartSpec is the restart section of a Spec, keyed as the seed config
+// writes it (restart: {policy, max_retries, backoff_base, backoff_max}).
+type RestartSpec struct {
+	// Policy is always (default), on-failure or never.
+	Policy RestartPolicy `json:"policy,omitempty"`
+	// SuccessExitCodes are exit codes counted as success besides 0.
+	SuccessExitCodes []int `json:"success_exit_codes,omitempty"`
+	// PreventExitCodes are exit codes after which the agent is never
+	// restarted automatically: it goes to Failed at once (systemd's
+	// RestartPreventExitStatus, s6's exit 125).
+	PreventExitCodes []int `json:"prevent_exit_codes,omitempty"`
+	// MaxRestarts is how many automatic restarts RestartWindow may hold;
+	// one more moves the agent to Failed. Zero means 10; negative means no
+	// limit.
+	MaxRestarts int `json:"max_retries,omitempty"`
+	// RestartWindow is the sliding window of MaxRestarts. Zero means 10m.
+	RestartWindow config.Duration `json:"restart_window,omitempty"`
+	// ResetAfter is how long a run must stay Running to clear the failure
+	// streak, so the next crash restarts at once again. Zero means 5m.
+	ResetAfter config.Duration `json:"reset_after,omitempty"`
+	// RetryFailedAfter brings a Failed agent back to Backoff with its
+	// counters cleared after this long, so an unattended device heals
+	// itself. Zero means 30m; negative keeps it Failed until Start.
+	RetryFailedAfter config.Duration `json:"retry_failed_after,omitempty"`
+
+	// Config holds backoff_base, backoff_max, backoff_multiplier and
+	// backoff_jitter, used when Backoff is nil.
+	backoff.Config
+	// Backoff, when set, paces restarts instead of the Config keys.
+	Backoff backoff.Policy `json:"-"`
+}
+
+// Defaults applied by New to zero fields.
+const (
+	DefaultStartSeconds     = time.Second
+	DefaultStopTimeout      = 30 * time.Second
+	DefaultMaxRestarts      = 10
+	DefaultRestartWindow    = 10 * time.Minute
+	DefaultResetAfter       = 5 * time.Minute
+	DefaultRetryFailedAfter = 30 * time.Minute
+	DefaultTailBytes        = 4096
+)

@@ -1,0 +1,61 @@
+package supervisor
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// State is where a Process is in its lifecycle:
+//
+//	Stopped --Start--> Starting --alive StartSeconds--> Running
+//	Starting, Running --exit, restart due--> Backoff --delay--> Starting
+//	Starting, Running --exit, no restart--> Exited
+//	Starting, Running --Stop--> Stopping --reaped--> Stopped
+//	Backoff --restart limit, prevent code, spawn error on Start--> Failed
+//	Failed --RetryFailedAfter--> Backoff
+type State int
+
+// The states. Stopped is the zero value.
+const (
+	Stopped  State = iota // initial, or after a requested stop
+	Starting              // spawned; start criterion not yet met
+	Running               // start criterion met
+	Stopping              // stop escalation under way
+	Backoff               // died unrequested; restart scheduled
+	Exited                // died, and the policy says no restart
+	Failed                // gave up: restart limit, prevent code or spawn error
+)
+
+var stateNames = [...]string{"stopped", "starting", "running", "stopping", "backoff", "exited", "failed"}
+
+// String returns the lower-case name, e.g. "running".
+func (s State) String() string {
+	if s < 0 || int(s) >= len(stateNames) {
+		return fmt.Sprintf("state(%d)", int(s))
+	}
+	return stateNames[s]
+}
+
+// Active reports whether a child exists or is scheduled: Starting, Running,
+// Stopping, Backoff.
+func (s State) Active() bool {
+	return s == Starting || s == Running || s == Stopping || s == Backoff
+}
+
+// MarshalJSON writes the state's name.
+func (s State) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
+
+// UnmarshalJSON reads a state's name.
+func (s *State) UnmarshalJSON(b []byte) error {
+	var name string
+	if err := json.Unmarshal(b, &name); err != nil {
+		return fmt.Errorf("state %s: want a name such as \"running\"", b)
+	}
+	for i, n := range stateNames {
+		if n == name {
+			*s = State(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("state %q: unknown", name)
+}

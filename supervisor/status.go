@@ -1,0 +1,75 @@
+package supervisor
+
+import (
+	"slices"
+	"strconv"
+	"time"
+)
+
+// Status is a snapshot of a Process, a plain value safe to keep, compare
+// (go-cmp) and marshal to JSON.
+type Status struct {
+	Name  string `json:"name"`
+	State State  `json:"state"`
+	// PID of the current child; 0 when none runs.
+	PID int `json:"pid,omitempty"`
+	// StartedAt is when the current (or last) child was spawned.
+	StartedAt time.Time `json:"started_at,omitzero"`
+	// Restarts counts automatic restarts over the Process's life.
+	Restarts int `json:"restarts"`
+	// Streak counts consecutive failed runs; it is what the backoff policy
+	// gets as n, and it clears after a run of ResetAfter.
+	Streak int `json:"streak"`
+	// LastExit describes the last child's end; nil before the first.
+	LastExit *Exit `json:"last_exit,omitempty"`
+	// NextRestartAt is when Backoff (or Failed, with a retry pending) ends.
+	NextRestartAt time.Time `json:"next_restart_at,omitzero"`
+}
+
+// Exit describes how a child ended.
+type Exit struct {
+	// Code is the exit status, or -1 when a signal ended the child or it
+	// never started.
+	Code int `json:"code"`
+	// Signal ended the child, if any.
+	Signal Signal `json:"signal,omitempty"`
+	// CoreDumped is true when the signal left a core dump.
+	CoreDumped bool `json:"core_dumped,omitempty"`
+	// Requested is true when tend stopped the child (Stop, Restart).
+	Requested bool `json:"requested,omitempty"`
+	// Err is why the child could not be started, or another failure beside
+	// the exit status.
+	Err string `json:"error,omitempty"`
+	// Time is when the child was reaped.
+	Time time.Time `json:"time"`
+	// Ran is how long the child lived.
+	Ran time.Duration `json:"ran"`
+	// Tail is the end of the child's piped output (see Spec.TailBytes):
+	// usually why it died.
+	Tail string `json:"tail,omitempty"`
+}
+
+// success reports whether the exit counts as success: exit 0 or one of the
+// spec's success codes, and not a signal.
+func (e *Exit) success(codes []int) bool {
+	if e.Signal != 0 || e.Err != "" || e.Code < 0 {
+		return false
+	}
+	return e.Code == 0 || slices.Contains(codes, e.Code)
+}
+
+// String summarises the exit: "exit code 3", "signal SIGKILL", "spawn: ...".
+func (e *Exit) String() string {
+	switch {
+	case e.Err != "" && e.Code < 0 && e.Signal == 0:
+		return e.Err
+	case e.Signal != 0:
+		s := "killed by " + e.Signal.String()
+		if e.CoreDumped {
+			s += " (core dumped)"
+		}
+		return s
+	default:
+		return "exit code " + strconv.Itoa(e.Code)
+	}
+}

@@ -1,0 +1,227 @@
+package supervisor
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+	"unicode"
+
+	"github.com/go-logr/logr"
+	"github.com/tend-dev/tend/backoff"
+	"github.com/tend-dev/tend/config"
+)
+
+// settings is a validated Spec with every default applied: what the owner
+// goroutine actually runs on.
+type settings struct {
+	name, path, dir   string
+	args, env         []string
+	cred              *syscall.Credential
+	startSeconds      time.Duration
+	stopTimeout       time.Duration
+	stopSignal        syscall.Signal
+	reloadSignal      syscall.Signal
+	parentDeathSignal syscall.Signal
+	policy            RestartPolicy
+	successCodes      []int
+	preventCodes      []int
+	maxRestarts       int
+	window            time.Duration
+	resetAfter        time.Duration
+	retryFailedAfter  time.Duration
+	backoff           backoff.Policy
+	stdout, stderr    io.Writer
+	tailBytes         int
+	log               logr.Logger
+}
+
+// resolve validates s and applies defaults. Errors are *config.FieldError
+// values naming the config key.
+func (s Spec) resolve() (settings, error) {
+	if err := ValidateName(s.Name); err != nil {
+		return settings{}, err
+	}
+	out := settings{
+		name: s.Name, path: s.Path, dir: s.Dir,
+		args:              slices.Clone(s.Args),
+		stopSignal:        s.StopSignal.or(syscall.SIGTERM),
+		reloadSignal:      s.ReloadSignal.or(syscall.SIGHUP),
+		parentDeathSignal: syscall.Signal(s.ParentDeathSignal),
+		successCodes:      slices.Clone(s.Restart.SuccessExitCodes),
+		preventCodes:      slices.Clone(s.Restart.PreventExitCodes),
+		stdout:            s.Stdout,
+		stderr:            s.Stderr,
+		log:               s.Logger.WithValues("agent", s.Name),
+	}
+	if s.ParentDeathSignal != 0 && runtime.GOOS != "linux" {
+		return settings{}, config.Invalid("parent_death_signal", s.ParentDeathSignal, "is only supported on Linux")
+	}
+	if err := checkBinary(s.Path); err != nil {
+		return settings{}, err
+	}
+	if err := checkDir(s.Dir); err != nil {
+		return settings{}, err
+	}
+	env, err := buildEnv(s.Env, s.InheritEnv)
+	if err != nil {
+		return settings{}, err
+	}
+	out.env = env
+	if out.cred, err = lookupCredential(s.User, s.Group, s.Groups); err != nil {
+		return settings{}, err
+	}
+	durations := []struct {
+		key  string
+		val  config.Duration
+		def  time.Duration
+		dest *time.Duration
+	}{
+		{"start_seconds", s.StartSeconds, DefaultStartSeconds, &out.startSeconds},
+		{"stop_timeout", s.StopTimeout, DefaultStopTimeout, &out.stopTimeout},
+		{"restart.restart_window", s.Restart.RestartWindow, DefaultRestartWindow, &out.window},
+		{"restart.reset_after", s.Restart.ResetAfter, DefaultResetAfter, &out.resetAfter},
+	}
+	for _, d := range durations {
+		if d.val < 0 {
+			return settings{}, config.Invalid(d.key, d.val, "must not be negative")
+		}
+		*d.dest = cmpOr(d.val.Std(), d.def)
+	}
+	out.retryFailedAfter = cmpOr(s.Restart.RetryFailedAfter.Std(), DefaultRetryFailedAfter)
+	out.maxRestarts = cmpOr(s.Restart.MaxRestarts, DefaultMaxRestarts)
+	out.tailBytes = cmpOr(s.TailBytes, DefaultTailBytes)
+
+	switch s.Restart.Policy {
+	case "":
+		out.policy = RestartAlways
+	case RestartAlways, RestartOnFailure, RestartNever:
+		out.policy = s.Restart.Policy
+	default:
+		return settings{}, config.Invalid("restart.policy", s.Restart.Policy, `must be "always", "on-failure" or "never"`)
+	}
+	for _, c := range slices.Concat(s.Restart.SuccessExitCodes, s.Restart.PreventExitCodes) {
+		if c < 0 || c > 255 {
+			return settings{}, config.Invalid("restart.success_exit_codes/prevent_exit_codes", c, "exit codes are 0-255")
+		}
+	}
+	out.backoff = s.Restart.Backoff
+	if out.backoff == nil {
+		p, err := s.Restart.Config.Policy()
+		if err != nil {
+			var fe *config.FieldError
+			if errors.As(err, &fe) {
+				fe.Field = "restart." + fe.Field
+			}
+			return settings{}, err
+		}
+		out.backoff = p
+	}
+	return out, nil
+}
+
+// cmpOr returns v, or def when v is zero.
+func cmpOr[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// ValidateName reports whether name can identify an agent: non-empty, at
+// most 128 bytes, no path separators, no control characters, not "." or "..".
+// Names end up in file names and log keys, so they must be safe there.
+func ValidateName(name string) error {
+	switch {
+	case name == "":
+		return config.Invalid("name", `""`, "must not be empty")
+	case len(name) > 128:
+		return config.Invalid("name", name, "must be at most 128 bytes")
+	case name == "." || name == "..":
+		return config.Invalid("name", name, "must not be . or ..")
+	case strings.ContainsAny(name, `/\`):
+		return config.Invalid("name", name, "must not contain path separators")
+	case strings.ContainsFunc(name, unicode.IsControl):
+		return config.Invalid("name", fmt.Sprintf("%q", name), "must not contain control characters")
+	}
+	return nil
+}
+
+func checkBinary(path string) error {
+	if path == "" {
+		return config.Invalid("binary_path", `""`, "must not be empty")
+	}
+	if !filepath.IsAbs(path) {
+		return config.Invalid("binary_path", path, "must be an absolute path")
+	}
+	info, err := os.Stat(path)
+	if err != nil {
+		return config.Invalid("binary_path", path, describeStatError(err))
+	}
+	if !info.Mode().IsRegular() {
+		return config.Invalid("binary_path", path, "is not a regular file")
+	}
+	if info.Mode().Perm()&0o111 == 0 {
+		return config.Invalid("binary_path", path, fmt.Sprintf("is not executable (mode %v)", info.Mode().Perm()))
+	}
+	return nil
+}
+
+func checkDir(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	info, err := os.Stat(dir)
+	if err != nil {
+		return config.Invalid("work_dir", dir, describeStatError(err))
+	}
+	if !info.IsDir() {
+		return config.Invalid("work_dir", dir, "is not a directory")
+	}
+	return nil
+}
+
+func describeStatError(err error) string {
+	if errors.Is(err, fs.ErrNotExist) {
+		return "does not exist"
+	}
+	return err.Error()
+}
+
+// buildEnv checks that every entry is KEY=value and, with inherit, lays the
+// entries over the host's environment (later entries win, as in exec.Cmd).
+func buildEnv(entries []string, inherit bool) ([]string, error) {
+	for _, e := range entries {
+		if k, _, ok := strings.Cut(e, "="); !ok || k == "" || strings.ContainsRune(e, 0) {
+			return nil, config.Invalid("env", fmt.Sprintf("%q", e), `entries must look like "KEY=value"`)
+		}
+	}
+	if !inherit {
+		return append([]string{}, entries...), nil
+	}
+	return dedupEnv(append(os.Environ(), entries...)), nil
+}
+
+// dedupEnv keeps the last value of each key, in the order of first sight.
+func dedupEnv(env []string) []string {
+	index := map[string]int{}
+	var out []string
+	for _, e := range env {
+		k, _, _ := strings.Cut(e, "=")
+		if i, ok := index[k]; ok {
+			out[i] = e
+			continue
+		}
+		index[k] = len(out)
+		out = append(out, e)
+	}
+	return out
+}

@@ -191,4 +191,3 @@ func (w *failingWriter) Write(p []byte) (int, error) {
 	w.calls++
 	return 0, syscall.ENOSPC
 }
-

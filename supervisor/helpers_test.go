@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -185,9 +186,9 @@ func (w *lockedWriter) String() string {
 }
 
 // failingWriter fails every write, like a full disk.
-type failingWriter struct{ calls int }
+type failingWriter struct{ calls atomic.Int64 }
 
 func (w *failingWriter) Write(p []byte) (int, error) {
-	w.calls++
+	w.calls.Add(1)
 	return 0, syscall.ENOSPC
 }

@@ -221,7 +221,7 @@ func (l *loop) spawn(reason Reason, manual bool) {
 	l.child = c
 	l.st.PID, l.st.StartedAt = c.pid, c.started
 	l.set(Starting, reason, nil)
-	l.ready.after(l.cfg.startSeconds)
+	l.ready.after(l.cfg.startWait)
 }
 
 func (l *loop) onReady() {

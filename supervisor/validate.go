@@ -25,7 +25,7 @@ type settings struct {
 	name, path, dir   string
 	args, env         []string
 	cred              *syscall.Credential
-	startSeconds      time.Duration
+	startWait      time.Duration
 	stopTimeout       time.Duration
 	stopSignal        syscall.Signal
 	reloadSignal      syscall.Signal
@@ -84,7 +84,7 @@ func (s Spec) resolve() (settings, error) {
 		def  time.Duration
 		dest *time.Duration
 	}{
-		{"start_seconds", s.StartSeconds, DefaultStartSeconds, &out.startSeconds},
+		{"start_seconds", s.StartSeconds, DefaultStartWait, &out.startWait},
 		{"stop_timeout", s.StopTimeout, DefaultStopTimeout, &out.stopTimeout},
 		{"restart.restart_window", s.Restart.RestartWindow, DefaultRestartWindow, &out.window},
 		{"restart.reset_after", s.Restart.ResetAfter, DefaultResetAfter, &out.resetAfter},

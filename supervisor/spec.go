@@ -135,7 +135,7 @@ type RestartSpec struct {
 
 // Defaults applied by New to zero fields.
 const (
-	DefaultStartWait     = time.Second
+	DefaultStartWait        = time.Second
 	DefaultStopTimeout      = 30 * time.Second
 	DefaultMaxRestarts      = 10
 	DefaultRestartWindow    = 10 * time.Minute

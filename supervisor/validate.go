@@ -25,7 +25,7 @@ type settings struct {
 	name, path, dir   string
 	args, env         []string
 	cred              *syscall.Credential
-	startWait      time.Duration
+	startWait         time.Duration
 	stopTimeout       time.Duration
 	stopSignal        syscall.Signal
 	reloadSignal      syscall.Signal

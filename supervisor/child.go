@@ -150,6 +150,9 @@ func (c *child) wait(s *settings) {
 // every process holding the pipes is gone; after drainTimeout it closes the
 // pipes under them (a descendant escaped the group and kept them).
 func (c *child) finishOutput() {
+	if len(c.pipes) == 0 {
+		return
+	}
 	finished := make(chan struct{})
 	go func() { c.copiers.Wait(); close(finished) }()
 	select {

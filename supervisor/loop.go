@@ -69,9 +69,7 @@ func (l *loop) run() {
 			l.p.publish(l.st)
 		case <-l.restart.C():
 			l.restart.stop()
-			l.st.Restarts++
-			l.restarts = append(l.restarts, time.Now())
-			l.spawn(ReasonBackoffElapsed, false)
+			l.restartNow()
 		case <-l.kill.C():
 			l.escalate()
 		case <-l.retry.C():
@@ -291,10 +289,21 @@ func (l *loop) onUnrequestedExit(e Exit, reason Reason) {
 		}
 		l.st.NextRestartAt = e.Time.Add(delay)
 		l.set(Backoff, reason, nil)
-		l.restart.at(l.st.NextRestartAt)
+		if delay > 0 {
+			l.restart.at(l.st.NextRestartAt)
+		} else {
+			l.restartNow()
+		}
 		return
 	}
 	l.failStartWaiters(errors.New(e.String()))
+}
+
+// restartNow is the automatic restart at the end of Backoff.
+func (l *loop) restartNow() {
+	l.st.Restarts++
+	l.restarts = append(l.restarts, time.Now())
+	l.spawn(ReasonBackoffElapsed, false)
 }
 
 // limitReached prunes restarts older than the window and reports whether

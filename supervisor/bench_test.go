@@ -1,0 +1,108 @@
+package supervisor
+
+import (
+	"context"
+	"os/exec"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tend-dev/tend/backoff"
+	"github.com/tend-dev/tend/config"
+)
+
+// benchBinary returns a small C program for the benchmarks, so the figures
+// show tend's cost rather than a Go runtime's start-up.
+func benchBinary(b *testing.B, name string) string {
+	path, err := exec.LookPath(name)
+	if err != nil {
+		b.Skipf("%s not installed", name)
+	}
+	return path
+}
+
+// BenchmarkStartStop measures one Start (spawned, StartSeconds of 1ns) and
+// one Stop (SIGTERM to the group, reaped, group empty) of `sleep`, beside
+// the bare os/exec equivalent (Start, Signal, Wait) in the same run, and
+// reports the ratio.
+func BenchmarkStartStop(b *testing.B) {
+	sleep := benchBinary(b, "sleep")
+	p, err := New(Spec{Name: "bench", Path: sleep, Args: []string{"1000"},
+		StartSeconds: config.Duration(1), TailBytes: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	var tendTime, bareTime time.Duration
+	b.ResetTimer()
+	for b.Loop() {
+		t0 := time.Now()
+		if err := p.Start(ctx); err != nil {
+			b.Fatal(err)
+		}
+		if err := p.Stop(ctx); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		cmd := exec.Command(sleep, "1000")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		t2 := time.Now()
+		tendTime += t1.Sub(t0)
+		bareTime += t2.Sub(t1)
+	}
+	reportRatio(b, tendTime, bareTime)
+}
+
+// BenchmarkRestartLatency measures a crash-restart cycle: the child (`true`)
+// exits at once and tend restarts it with backoff.None, b.N times; then a
+// bare exec.Command(...).Run() loop does b.N cycles in the same run. Both
+// figures and their ratio are reported.
+func BenchmarkRestartLatency(b *testing.B) {
+	bin := benchBinary(b, "true")
+	p, err := New(Spec{Name: "bench", Path: bin, TailBytes: -1,
+		StartSeconds: config.Duration(time.Hour),
+		Restart:      RestartSpec{MaxRestarts: -1, Backoff: backoff.None()}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.ResetTimer()
+	target := b.N
+	reached := make(chan struct{})
+	starts := 0
+	cancel := p.Subscribe(func(e Event) {
+		if e.To == Starting {
+			starts++
+			if starts == target+1 {
+				close(reached)
+			}
+		}
+	})
+	t0 := time.Now()
+	go p.Start(ctx)
+	<-reached
+	tendTime := time.Since(t0)
+	cancel()
+	if err := p.Stop(ctx); err != nil {
+		b.Fatal(err)
+	}
+	p.Wait(ctx)
+
+	t1 := time.Now()
+	for range target {
+		exec.Command(bin).Run()
+	}
+	bareTime := time.Since(t1)
+	reportRatio(b, tendTime, bareTime)
+}
+
+func reportRatio(b *testing.B, tend, bare time.Duration) {
+	b.ReportMetric(float64(tend.Nanoseconds())/float64(b.N), "tend-ns/op")
+	b.ReportMetric(float64(bare.Nanoseconds())/float64(b.N), "bare-ns/op")
+	b.ReportMetric(float64(tend)/float64(bare), "tend/bare")
+}

@@ -1,0 +1,69 @@
+package supervisor_test
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"time"
+
+	"github.com/tend-dev/tend/config"
+	"github.com/tend-dev/tend/supervisor"
+)
+
+// Supervise a program that crashes: the Process restarts it and reports each
+// transition; Stop ends it for good.
+func Example() {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	p, err := supervisor.New(supervisor.Spec{
+		Name:         "flaky",
+		Path:         sh,
+		Args:         []string{"-c", "sleep 0.2; exit 3"},
+		StartSeconds: config.Duration(100 * time.Millisecond),
+		Restart:      supervisor.RestartSpec{Policy: supervisor.RestartOnFailure},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	restarted, stopped := make(chan struct{}), make(chan struct{})
+	cancel := p.Subscribe(func(e supervisor.Event) {
+		fmt.Println(e)
+		switch {
+		case e.To == supervisor.Running && e.Status.Restarts == 1:
+			close(restarted)
+		case e.To == supervisor.Stopped:
+			close(stopped)
+		}
+	})
+	defer cancel()
+
+	ctx := context.Background()
+	if err := p.Start(ctx); err != nil {
+		fmt.Println(err)
+		return
+	}
+	<-restarted
+	if err := p.Stop(ctx); err != nil {
+		fmt.Println(err)
+	}
+	<-stopped // events arrive on the subscriber's own goroutine
+	// Output:
+	// agent "flaky": stopped -> starting (start requested)
+	// agent "flaky": starting -> running (ready)
+	// agent "flaky": running -> backoff (exited: exit code 3)
+	// agent "flaky": backoff -> starting (backoff elapsed)
+	// agent "flaky": starting -> running (ready)
+	// agent "flaky": running -> stopping (stop requested)
+	// agent "flaky": stopping -> stopped (stopped: killed by SIGTERM)
+}
+
+// New reports bad input before anything runs, naming the key at fault.
+func ExampleNew() {
+	_, err := supervisor.New(supervisor.Spec{Name: "exporter", Path: "/nonexistent/node_exporter"})
+	fmt.Println(err)
+	// Output: agent "exporter": field "binary_path" = /nonexistent/node_exporter: does not exist
+}

@@ -63,7 +63,12 @@ func run() error {
 	<-ctx.Done()
 	stopCtx, stopCancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer stopCancel()
-	return p.Stop(stopCtx)
+	if err := p.Stop(stopCtx); err != nil {
+		return err
+	}
+	st := p.Status()
+	fmt.Printf("%s is %s after %d restarts; last exit: %s\n", st.Name, st.State, st.Restarts, st.LastExit)
+	return nil
 }
 
 // demoAgent prints a heartbeat line a second and crashes after a few.

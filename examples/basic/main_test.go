@@ -37,7 +37,7 @@ func TestBasicRestartsTheDemoAgentAndStopsOnInterrupt(t *testing.T) {
 	if err != nil {
 		t.Fatalf("basic exited with %v\n%s", err, got)
 	}
-	for _, want := range []string{"stopped -> starting", "running -> backoff (exited: exit code 2)", "backoff -> starting", "stopping -> stopped"} {
+	for _, want := range []string{"stopped -> starting", "running -> backoff (exited: exit code 2)", "backoff -> starting", "running -> stopping", "demo is stopped after 1 restarts; last exit: killed by SIGTERM"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("output lacks %q:\n%s", want, got)
 		}

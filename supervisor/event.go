@@ -24,6 +24,7 @@ const (
 	ReasonRestartLimit     Reason = "restart limit"     // MaxRestarts within RestartWindow
 	ReasonPreventExitCode  Reason = "prevent exit code" // exit code in PreventExitCodes
 	ReasonRetryFailed      Reason = "retry after failure"
+	ReasonRestartBudget    Reason = "restart budget exhausted" // a Group delays the restart
 )
 
 // Event is one state transition of one Process.

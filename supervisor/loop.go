@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"slices"
 	"syscall"
 	"time"
@@ -22,6 +23,7 @@ type loop struct {
 	st    Status
 	child *child
 
+	threadLocked  bool // see lockThreadIfNeeded
 	stopWanted    bool // the current child is being stopped on request
 	startAfter    bool // spawn again once the stopped child is reaped
 	pendingReload bool
@@ -43,13 +45,14 @@ type loop struct {
 }
 
 func newLoop(p *Process, st Status) *loop {
-	return &loop{p: p, cfg: &p.cfg, requests: make(chan request), done: make(chan struct{}), st: st}
+	return &loop{p: p, cfg: p.cfg, requests: make(chan request), done: make(chan struct{}), st: st}
 }
 
 func (l *loop) run() {
 	defer l.p.retire(l)
-	defer l.p.lockThreadIfNeeded()()
+	defer l.unlockThread()
 	defer l.stopTimers()
+	l.lockThreadIfNeeded()
 	for first := true; first || l.busy(); first = false {
 		var exited <-chan Exit
 		if l.child != nil {
@@ -88,6 +91,24 @@ func (l *loop) busy() bool {
 		len(l.startWaiters)+len(l.stopWaiters)+len(l.reloadWaiters) > 0
 }
 
+// lockThreadIfNeeded pins the owner goroutine to its OS thread once the
+// children get a parent-death signal: the kernel sends that signal when the
+// thread that forked exits, and Go ends a thread when a goroutine locked to
+// it returns, so no other goroutine may ever run there. The owner ends only
+// when no child is left.
+func (l *loop) lockThreadIfNeeded() {
+	if l.cfg.parentDeathSignal != 0 && !l.threadLocked {
+		runtime.LockOSThread()
+		l.threadLocked = true
+	}
+}
+
+func (l *loop) unlockThread() {
+	if l.threadLocked {
+		runtime.UnlockOSThread()
+	}
+}
+
 func (l *loop) stopTimers() {
 	for _, t := range []*timer{&l.ready, &l.stable, &l.restart, &l.kill, &l.retry} {
 		t.stop()
@@ -95,6 +116,10 @@ func (l *loop) stopTimers() {
 }
 
 func (l *loop) handle(r request) {
+	if (r.kind == reqStart || r.kind == reqRestart) && l.p.isClosed() {
+		r.reply <- fmt.Errorf("agent %q: removed: %w", l.cfg.name, ErrNotFound)
+		return
+	}
 	switch r.kind {
 	case reqStart:
 		l.onStart(r, ReasonStartRequested)
@@ -112,6 +137,13 @@ func (l *loop) handle(r request) {
 		if l.st.State == Stopping {
 			l.escalate()
 		}
+	case reqUpdate:
+		l.cfg = r.cfg
+		l.p.mu.Lock()
+		l.p.cfg = r.cfg
+		l.p.mu.Unlock()
+		l.lockThreadIfNeeded()
+		r.reply <- nil
 	case reqReload:
 		switch l.st.State {
 		case Running:
@@ -289,7 +321,13 @@ func (l *loop) onUnrequestedExit(e Exit, reason Reason) {
 		}
 		l.st.NextRestartAt = e.Time.Add(delay)
 		l.set(Backoff, reason, nil)
-		if delay > 0 {
+		if l.cfg.restartAt != nil {
+			if at := l.cfg.restartAt(l.st.NextRestartAt); at.After(l.st.NextRestartAt) {
+				l.st.NextRestartAt = at
+				l.set(Backoff, ReasonRestartBudget, nil)
+			}
+		}
+		if time.Until(l.st.NextRestartAt) > 0 {
 			l.restart.at(l.st.NextRestartAt)
 		} else {
 			l.restartNow()

@@ -13,8 +13,13 @@ import (
 var agentPath string
 
 func TestMain(m *testing.M) {
+	// Re-executed test binaries acting as helper processes.
 	if os.Getenv(helperEnv) != "" {
-		runHelper() // a re-executed test binary acting as a host process
+		runHelper()
+		return
+	}
+	if path := os.Getenv(storeWriterEnv); path != "" {
+		runStoreWriter(path)
 		return
 	}
 	dir, err := os.MkdirTemp("", "tend-supervisor-test")

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -33,26 +32,32 @@ const killGrace = 5 * time.Second
 // (Starting, Running, Stopping, Backoff, or Failed with a retry pending);
 // the methods send it requests. They are safe for concurrent use.
 type Process struct {
-	cfg settings
+	name string
 
 	mu     sync.Mutex
-	active *loop  // the owner goroutine's handle; nil while idle
-	status Status // last snapshot the owner published
+	cfg    *settings // replaced, never modified, by update
+	active *loop     // the owner goroutine's handle; nil while idle
+	closed bool      // removed from its Group: never starts again
+	status Status    // last snapshot the owner published
 	subs   []*subscriber
 }
 
 // New validates spec and returns a stopped Process. Errors name the config
 // key and value at fault (*config.FieldError). New starts nothing.
 func New(spec Spec) (*Process, error) {
-	cfg, err := spec.resolve()
+	cfg, err := spec.resolve(DefaultKinds())
 	if err != nil {
-		return nil, fmt.Errorf("agent %q: %w", spec.Name, err)
+		return nil, fmt.Errorf("agent %q: %w", spec.Identity(), err)
 	}
-	return &Process{cfg: cfg, status: Status{Name: cfg.name}}, nil
+	return newFromSettings(cfg), nil
+}
+
+func newFromSettings(cfg *settings) *Process {
+	return &Process{name: cfg.name, cfg: cfg, status: Status{Name: cfg.name}}
 }
 
 // Name returns the agent's name.
-func (p *Process) Name() string { return p.cfg.name }
+func (p *Process) Name() string { return p.name }
 
 // Status returns the latest snapshot.
 func (p *Process) Status() Status {
@@ -67,8 +72,8 @@ func (p *Process) Status() Status {
 // the next delivered Event reports how many in Missed. The returned cancel
 // stops delivery (an fn call under way finishes).
 func (p *Process) Subscribe(fn func(Event)) (cancel func()) {
-	s := &subscriber{fn: fn, log: p.cfg.log}
 	p.mu.Lock()
+	s := &subscriber{fn: fn, log: p.cfg.log}
 	p.subs = append(p.subs, s)
 	p.mu.Unlock()
 	return func() {
@@ -145,12 +150,14 @@ func (p *Process) call(ctx context.Context, r request, spawn bool) error {
 		r.deadline = d
 	}
 	for {
-		l := p.owner(spawn)
-		if l == nil {
-			if r.kind == reqStop {
-				return nil
-			}
-			return fmt.Errorf("agent %q: %w", p.cfg.name, ErrNotRunning)
+		l, closed := p.owner(spawn)
+		switch {
+		case l == nil && r.kind == reqStop:
+			return nil
+		case l == nil && closed:
+			return fmt.Errorf("agent %q: removed: %w", p.name, ErrNotFound)
+		case l == nil:
+			return fmt.Errorf("agent %q: %w", p.name, ErrNotRunning)
 		}
 		select {
 		case l.requests <- r:
@@ -182,20 +189,56 @@ func (p *Process) await(ctx context.Context, l *loop, r request) error {
 	case err := <-r.reply:
 		return err
 	case <-time.After(killGrace):
-		return fmt.Errorf("agent %q: not reaped %v after SIGKILL: %w", p.cfg.name, killGrace, ctx.Err())
+		return fmt.Errorf("agent %q: not reaped %v after SIGKILL: %w", p.name, killGrace, ctx.Err())
 	}
 }
 
 // owner returns the running owner goroutine's handle, starting one when
-// spawn is set and none runs.
-func (p *Process) owner(spawn bool) *loop {
+// spawn is set, none runs and the Process is not closed.
+func (p *Process) owner(spawn bool) (l *loop, closed bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.active == nil && spawn {
+	if p.active == nil && spawn && !p.closed {
 		p.active = newLoop(p, p.status)
 		go p.active.run()
 	}
-	return p.active
+	return p.active, p.closed
+}
+
+func (p *Process) isClosed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closed
+}
+
+// setClosed closes (or reopens) the Process to new starts; a Group closes
+// a member before stopping it for removal, so that no start racing with
+// the removal can leave an unregistered child running.
+func (p *Process) setClosed(closed bool) {
+	p.mu.Lock()
+	p.closed = closed
+	p.mu.Unlock()
+}
+
+// update replaces the Process's settings. An idle Process takes them at
+// once; an active one through its owner, which uses them from its next
+// decision on (the next spawn, restart delay or stop). The caller decides
+// whether the change needs a restart.
+func (p *Process) update(ctx context.Context, cfg *settings) error {
+	p.mu.Lock()
+	if p.active == nil {
+		p.cfg = cfg
+		p.mu.Unlock()
+		return nil
+	}
+	p.mu.Unlock()
+	return p.call(ctx, request{kind: reqUpdate, cfg: cfg}, true)
+}
+
+func (p *Process) settings() *settings {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cfg
 }
 
 // publish stores st as the latest snapshot and returns the subscribers to
@@ -217,18 +260,6 @@ func (p *Process) retire(l *loop) {
 	close(l.done)
 }
 
-// lockThreadIfNeeded pins the owner goroutine to its OS thread when the
-// children get a parent-death signal: the kernel sends that signal when the
-// thread that forked exits, and Go ends a thread when a goroutine locked to
-// it returns, so no other goroutine may ever run there.
-func (p *Process) lockThreadIfNeeded() (unlock func()) {
-	if p.cfg.parentDeathSignal == 0 {
-		return func() {}
-	}
-	runtime.LockOSThread()
-	return runtime.UnlockOSThread
-}
-
 type reqKind int
 
 const (
@@ -237,12 +268,14 @@ const (
 	reqRestart
 	reqReload
 	reqSignal
-	reqKill // a Stop caller's ctx ended: SIGKILL now
+	reqKill   // a Stop caller's ctx ended: SIGKILL now
+	reqUpdate // swap in new settings
 )
 
 type request struct {
 	kind     reqKind
 	sig      os.Signal
 	deadline time.Time // the caller's ctx deadline, zero if none
+	cfg      *settings // for reqUpdate
 	reply    chan error
 }

@@ -18,9 +18,23 @@ import (
 // Zero values mean the documented default; New validates everything and
 // reports the first bad field by its config key.
 type Spec struct {
-	// Name identifies the agent in events, logs and errors. Required; no
-	// path separators or control characters, at most 128 bytes.
-	Name string `json:"name"`
+	// Name identifies the agent in events, logs and errors, unless ID is
+	// set. No path separators or control characters, at most 128 bytes.
+	Name string `json:"name,omitempty"`
+	// ID, when set, identifies the agent instead of Name, which is then
+	// only a display name (the seed config writes both: `id: filebeat-logs`,
+	// `name: "Filebeat Log Collector"`).
+	ID string `json:"id,omitempty"`
+	// Type is the agent's kind: filebeat, telegraf, node_exporter, custom
+	// (or empty), or one a Group registers. When Args is empty the kind
+	// supplies the arguments (see Kind).
+	Type string `json:"type,omitempty"`
+	// ConfigFile is the agent's own config file, used by kinds to build
+	// arguments and by hosts to watch for changes.
+	ConfigFile string `json:"config_file,omitempty"`
+	// Enabled false registers the agent in a Group without starting it.
+	// Nil means true.
+	Enabled *bool `json:"enabled,omitempty"`
 	// Path is the absolute path of the binary, executed directly (never
 	// through a shell). It must exist and be executable.
 	Path string `json:"binary_path"`
@@ -85,6 +99,17 @@ type Spec struct {
 	// value discards them.
 	Logger logr.Logger `json:"-"`
 }
+
+// Identity returns ID if set, else Name: the key the agent is known by.
+func (s Spec) Identity() string {
+	if s.ID != "" {
+		return s.ID
+	}
+	return s.Name
+}
+
+// IsEnabled reports whether the agent should run: Enabled is nil or true.
+func (s Spec) IsEnabled() bool { return s.Enabled == nil || *s.Enabled }
 
 // Restart policies.
 const (

@@ -24,6 +24,7 @@ import (
 type settings struct {
 	name, path, dir   string
 	args, env         []string
+	inheritEnv        bool
 	cred              *syscall.Credential
 	startWait         time.Duration
 	stopTimeout       time.Duration
@@ -41,17 +42,36 @@ type settings struct {
 	stdout, stderr    io.Writer
 	tailBytes         int
 	log               logr.Logger
+	// restartAt, when set (by a Group with a restart budget), returns the
+	// earliest moment an automatic restart due at the given time may run.
+	restartAt func(due time.Time) time.Time
 }
 
 // resolve validates s and applies defaults. Errors are *config.FieldError
 // values naming the config key.
-func (s Spec) resolve() (settings, error) {
-	if err := ValidateName(s.Name); err != nil {
+func (s Spec) resolve(kinds map[string]Kind) (*settings, error) {
+	out, err := s.resolveValue(kinds)
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+func (s Spec) resolveValue(kinds map[string]Kind) (settings, error) {
+	nameKey := "name"
+	if s.ID != "" {
+		nameKey = "id"
+	}
+	if err := validateName(nameKey, s.Identity()); err != nil {
+		return settings{}, err
+	}
+	args, err := s.kindArgs(kinds)
+	if err != nil {
 		return settings{}, err
 	}
 	out := settings{
-		name: s.Name, path: s.Path, dir: s.Dir,
-		args:              slices.Clone(s.Args),
+		name: s.Identity(), path: s.Path, dir: s.Dir,
+		args:              args,
 		stopSignal:        s.StopSignal.or(syscall.SIGTERM),
 		reloadSignal:      s.ReloadSignal.or(syscall.SIGHUP),
 		parentDeathSignal: syscall.Signal(s.ParentDeathSignal),
@@ -59,7 +79,7 @@ func (s Spec) resolve() (settings, error) {
 		preventCodes:      slices.Clone(s.Restart.PreventExitCodes),
 		stdout:            s.Stdout,
 		stderr:            s.Stderr,
-		log:               s.Logger.WithValues("agent", s.Name),
+		log:               s.Logger.WithValues("agent", s.Identity()),
 	}
 	if s.ParentDeathSignal != 0 && runtime.GOOS != "linux" {
 		return settings{}, config.Invalid("parent_death_signal", s.ParentDeathSignal, "is only supported on Linux")
@@ -70,6 +90,7 @@ func (s Spec) resolve() (settings, error) {
 	if err := checkDir(s.Dir); err != nil {
 		return settings{}, err
 	}
+	out.inheritEnv = s.InheritEnv
 	env, err := buildEnv(s.Env, s.InheritEnv)
 	if err != nil {
 		return settings{}, err
@@ -139,18 +160,20 @@ func cmpOr[T comparable](v, def T) T {
 // ValidateName reports whether name can identify an agent: non-empty, at
 // most 128 bytes, no path separators, no control characters, not "." or "..".
 // Names end up in file names and log keys, so they must be safe there.
-func ValidateName(name string) error {
+func ValidateName(name string) error { return validateName("name", name) }
+
+func validateName(key, name string) error {
 	switch {
 	case name == "":
-		return config.Invalid("name", `""`, "must not be empty")
+		return config.Invalid(key, `""`, "must not be empty")
 	case len(name) > 128:
-		return config.Invalid("name", name, "must be at most 128 bytes")
+		return config.Invalid(key, name, "must be at most 128 bytes")
 	case name == "." || name == "..":
-		return config.Invalid("name", name, "must not be . or ..")
+		return config.Invalid(key, name, "must not be . or ..")
 	case strings.ContainsAny(name, `/\`):
-		return config.Invalid("name", name, "must not contain path separators")
+		return config.Invalid(key, name, "must not contain path separators")
 	case strings.ContainsFunc(name, unicode.IsControl):
-		return config.Invalid("name", fmt.Sprintf("%q", name), "must not contain control characters")
+		return config.Invalid(key, fmt.Sprintf("%q", name), "must not contain control characters")
 	}
 	return nil
 }

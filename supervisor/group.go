@@ -1,0 +1,296 @@
+package supervisor
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+)
+
+// Errors returned by Group methods; match them with errors.Is.
+var (
+	// ErrNotFound: no agent of that name in the Group.
+	ErrNotFound = errors.New("no such agent")
+	// ErrExists: an agent of that name is already in the Group.
+	ErrExists = errors.New("agent already exists")
+)
+
+// GroupOptions configures a Group. The zero value works: no store, no
+// restart budget, the built-in kinds, logs discarded.
+type GroupOptions struct {
+	// Logger receives the Group's own log lines; members log through their
+	// Spec's Logger, or this one when theirs is the zero value.
+	Logger logr.Logger
+	// Store, when set, receives every member's state after each transition.
+	Store Store
+	// Budget limits automatic restarts across all members.
+	Budget Budget
+	// Kinds adds agent types to DefaultKinds, or replaces built-in ones.
+	Kinds map[string]Kind
+}
+
+// Group is a registry of agents by unique name: it starts, stops and
+// reconciles them together, forwards all their events to its subscribers,
+// persists their state and shares one restart budget among them. Its
+// methods are safe for concurrent use.
+type Group struct {
+	log    logr.Logger
+	store  Store
+	budget *budgetClock
+	kinds  map[string]Kind
+
+	mu      sync.RWMutex
+	members map[string]*member
+	subs    []*subscriber
+
+	storeMu sync.Mutex // orders Store writes against Remove
+	applyMu sync.Mutex // one Apply at a time
+}
+
+type member struct {
+	p    *Process
+	spec Spec
+}
+
+// NewGroup returns an empty Group, or an error naming a bad option.
+func NewGroup(opts GroupOptions) (*Group, error) {
+	if err := opts.Budget.validate(); err != nil {
+		return nil, err
+	}
+	kinds := DefaultKinds()
+	maps.Copy(kinds, opts.Kinds)
+	return &Group{log: opts.Logger, store: opts.Store, budget: newBudgetClock(opts.Budget),
+		kinds: kinds, members: map[string]*member{}}, nil
+}
+
+// resolve validates spec the way New does, with the Group's kinds, logger
+// and restart budget.
+func (g *Group) resolve(spec Spec) (*settings, error) {
+	if spec.Logger.GetSink() == nil {
+		spec.Logger = g.log
+	}
+	cfg, err := spec.resolve(g.kinds)
+	if err != nil {
+		return nil, fmt.Errorf("agent %q: %w", spec.Identity(), err)
+	}
+	if g.budget != nil {
+		cfg.restartAt = g.budget.reserve
+	}
+	return cfg, nil
+}
+
+// Add validates spec and registers a stopped Process for it. ErrExists if
+// the name is taken.
+func (g *Group) Add(spec Spec) (*Process, error) {
+	cfg, err := g.resolve(spec)
+	if err != nil {
+		return nil, err
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if _, ok := g.members[cfg.name]; ok {
+		return nil, fmt.Errorf("agent %q: %w", cfg.name, ErrExists)
+	}
+	return g.attach(cfg, spec), nil
+}
+
+// attach registers a new Process for cfg; g.mu must be held.
+func (g *Group) attach(cfg *settings, spec Spec) *Process {
+	p := newFromSettings(cfg)
+	m := &member{p: p, spec: spec}
+	g.members[cfg.name] = m
+	p.Subscribe(func(e Event) { g.forward(e) })
+	if g.store != nil {
+		p.Subscribe(func(e Event) { g.persist(m, e) })
+	}
+	return p
+}
+
+func (g *Group) forward(e Event) {
+	g.mu.RLock()
+	subs := g.subs
+	g.mu.RUnlock()
+	for _, s := range subs {
+		s.push(e)
+	}
+}
+
+func (g *Group) persist(m *member, e Event) {
+	g.storeMu.Lock()
+	defer g.storeMu.Unlock()
+	g.mu.RLock()
+	current := g.members[e.Name] == m
+	g.mu.RUnlock()
+	if !current {
+		return // removed meanwhile: do not resurrect its record
+	}
+	if err := g.store.Put(recordOf(e)); err != nil {
+		g.log.Error(err, "cannot persist agent state", "agent", e.Name)
+	}
+}
+
+// Remove stops the agent (see Process.Stop) and forgets it. If the stop
+// fails the agent stays registered.
+func (g *Group) Remove(ctx context.Context, name string) error {
+	m, err := g.member(name)
+	if err != nil {
+		return err
+	}
+	m.p.setClosed(true)
+	if err := m.p.Stop(ctx); err != nil {
+		m.p.setClosed(false)
+		return err
+	}
+	g.storeMu.Lock()
+	defer g.storeMu.Unlock()
+	g.mu.Lock()
+	if g.members[name] == m {
+		delete(g.members, name)
+	}
+	g.mu.Unlock()
+	if g.store != nil {
+		if err := g.store.Delete(name); err != nil {
+			g.log.Error(err, "cannot delete agent state", "agent", name)
+		}
+	}
+	return nil
+}
+
+// Get returns the agent's Process.
+func (g *Group) Get(name string) (*Process, bool) {
+	m, err := g.member(name)
+	if err != nil {
+		return nil, false
+	}
+	return m.p, true
+}
+
+func (g *Group) member(name string) (*member, error) {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	m, ok := g.members[name]
+	if !ok {
+		return nil, fmt.Errorf("agent %q: %w", name, ErrNotFound)
+	}
+	return m, nil
+}
+
+// List returns every member's Status, sorted by name.
+func (g *Group) List() []Status {
+	out := make([]Status, 0)
+	for _, m := range g.snapshot() {
+		out = append(out, m.p.Status())
+	}
+	return out
+}
+
+// snapshot returns copies of the members, sorted by name: Apply may
+// change a member's spec once the lock is released.
+func (g *Group) snapshot() []member {
+	g.mu.RLock()
+	ms := make([]member, 0, len(g.members))
+	for _, m := range g.members {
+		ms = append(ms, *m)
+	}
+	g.mu.RUnlock()
+	slices.SortFunc(ms, func(a, b member) int { return cmp.Compare(a.p.name, b.p.name) })
+	return ms
+}
+
+// Subscribe calls fn with every member's transitions, tagged by Event.Name,
+// in order per agent, with Process.Subscribe's delivery guarantees.
+func (g *Group) Subscribe(fn func(Event)) (cancel func()) {
+	s := &subscriber{fn: fn, log: g.log}
+	g.mu.Lock()
+	g.subs = append(slices.Clip(g.subs), s)
+	g.mu.Unlock()
+	return func() {
+		s.close()
+		g.mu.Lock()
+		g.subs = slices.DeleteFunc(slices.Clone(g.subs), func(x *subscriber) bool { return x == s })
+		g.mu.Unlock()
+	}
+}
+
+// Start starts the named agent (see Process.Start).
+func (g *Group) Start(ctx context.Context, name string) error {
+	return g.with(name, func(p *Process) error { return p.Start(ctx) })
+}
+
+// Stop stops the named agent (see Process.Stop).
+func (g *Group) Stop(ctx context.Context, name string) error {
+	return g.with(name, func(p *Process) error { return p.Stop(ctx) })
+}
+
+// Restart restarts the named agent (see Process.Restart).
+func (g *Group) Restart(ctx context.Context, name string) error {
+	return g.with(name, func(p *Process) error { return p.Restart(ctx) })
+}
+
+// Reload reloads the named agent (see Process.Reload).
+func (g *Group) Reload(ctx context.Context, name string) error {
+	return g.with(name, func(p *Process) error { return p.Reload(ctx) })
+}
+
+func (g *Group) with(name string, op func(*Process) error) error {
+	m, err := g.member(name)
+	if err != nil {
+		return err
+	}
+	return op(m.p)
+}
+
+// StartAll starts every enabled member in parallel and returns the
+// failures joined (errors.Join), each naming its agent. Members already
+// running count as started.
+func (g *Group) StartAll(ctx context.Context) error {
+	var members []member
+	for _, m := range g.snapshot() {
+		if m.spec.IsEnabled() {
+			members = append(members, m)
+		}
+	}
+	return parallel(members, func(m member) error {
+		if err := m.p.Start(ctx); err != nil && !errors.Is(err, ErrAlreadyStarted) {
+			return err
+		}
+		return nil
+	})
+}
+
+// StopAll stops every member in parallel under ctx's deadline: each agent
+// gets its StopTimeout, cut short so that the SIGKILL and the reap still fit
+// before the deadline, and StopAll returns by then. Failures are joined.
+func (g *Group) StopAll(ctx context.Context) error {
+	if deadline, ok := ctx.Deadline(); ok {
+		margin := min(time.Until(deadline)/10, reapMargin)
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-margin))
+		defer cancel()
+	}
+	return parallel(g.snapshot(), func(m member) error { return m.p.Stop(ctx) })
+}
+
+// reapMargin is the most StopAll keeps of its deadline for SIGKILL and reap.
+const reapMargin = 500 * time.Millisecond
+
+// parallel runs op for every member at once and joins the errors.
+func parallel(members []member, op func(member) error) error {
+	errs := make([]error, len(members))
+	var wg sync.WaitGroup
+	for i, m := range members {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = op(m)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}

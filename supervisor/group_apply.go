@@ -1,0 +1,172 @@
+package supervisor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+)
+
+// ApplyResult says what Apply did, by agent name, each list sorted.
+type ApplyResult struct {
+	// Added agents were registered (and started, if enabled).
+	Added []string
+	// Removed agents were stopped and forgotten.
+	Removed []string
+	// Restarted agents changed something their child sees (binary, args,
+	// env, work dir, credentials, parent-death signal) and run anew.
+	Restarted []string
+	// Updated agents changed only how they are supervised (restart policy,
+	// backoff, timeouts, signals, enabled) and kept their child, unless
+	// they were disabled.
+	Updated []string
+	// Unchanged agents were left alone.
+	Unchanged []string
+}
+
+// Apply reconciles the Group with the desired set of specs: it adds the
+// new agents, removes those no longer listed, restarts those whose child
+// would differ, updates the rest in place, and leaves the unchanged alone.
+// Every spec is validated first: one bad spec (or a duplicate name) rejects
+// the whole Apply and changes nothing. Writers, loggers and a custom
+// Backoff policy are taken over without counting as a change.
+//
+// The operations run in parallel under ctx; their failures are joined,
+// and the result still lists everything that was done.
+func (g *Group) Apply(ctx context.Context, specs []Spec) (ApplyResult, error) {
+	desired := make(map[string]*settings, len(specs))
+	bySpec := make(map[string]Spec, len(specs))
+	var errs []error
+	for _, spec := range specs {
+		cfg, err := g.resolve(spec)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if _, dup := desired[cfg.name]; dup {
+			errs = append(errs, fmt.Errorf("agent %q: listed twice: %w", cfg.name, ErrExists))
+			continue
+		}
+		desired[cfg.name], bySpec[cfg.name] = cfg, spec
+	}
+	if len(errs) > 0 {
+		return ApplyResult{}, fmt.Errorf("apply rejected, nothing changed: %w", errors.Join(errs...))
+	}
+
+	g.applyMu.Lock()
+	defer g.applyMu.Unlock()
+	var result ApplyResult
+	var ops []func() error
+	g.mu.Lock()
+	for name, cfg := range desired {
+		spec := bySpec[name]
+		m, ok := g.members[name]
+		if !ok {
+			p := g.attach(cfg, spec)
+			result.Added = append(result.Added, name)
+			if spec.IsEnabled() {
+				ops = append(ops, func() error { return p.Start(ctx) })
+			}
+			continue
+		}
+		old := m.spec
+		m.spec = spec
+		switch {
+		case !sameChild(m.p.settings(), cfg):
+			result.Restarted = append(result.Restarted, name)
+			ops = append(ops, func() error { return restartWith(ctx, m.p, cfg, spec.IsEnabled()) })
+		case !sameSupervision(old, spec):
+			result.Updated = append(result.Updated, name)
+			ops = append(ops, func() error { return updateWith(ctx, m.p, cfg, old.IsEnabled(), spec.IsEnabled()) })
+		default:
+			result.Unchanged = append(result.Unchanged, name)
+			ops = append(ops, func() error { return m.p.update(ctx, cfg) })
+		}
+	}
+	for name := range g.members {
+		if _, ok := desired[name]; !ok {
+			result.Removed = append(result.Removed, name)
+			ops = append(ops, func() error { return g.Remove(ctx, name) })
+		}
+	}
+	g.mu.Unlock()
+
+	for _, list := range [][]string{result.Added, result.Removed, result.Restarted, result.Updated, result.Unchanged} {
+		slices.Sort(list)
+	}
+	errs = make([]error, len(ops))
+	done := make(chan struct{})
+	for i, op := range ops {
+		go func() {
+			errs[i] = op()
+			done <- struct{}{}
+		}()
+	}
+	for range ops {
+		<-done
+	}
+	return result, errors.Join(errs...)
+}
+
+// restartWith stops p, gives it cfg and starts it again if enabled.
+func restartWith(ctx context.Context, p *Process, cfg *settings, enabled bool) error {
+	if err := p.Stop(ctx); err != nil {
+		return err
+	}
+	if err := p.update(ctx, cfg); err != nil {
+		return err
+	}
+	if !enabled {
+		return nil
+	}
+	return p.Start(ctx)
+}
+
+// updateWith gives p cfg in place, then follows a change of enabled.
+func updateWith(ctx context.Context, p *Process, cfg *settings, wasEnabled, enabled bool) error {
+	if err := p.update(ctx, cfg); err != nil {
+		return err
+	}
+	switch {
+	case wasEnabled && !enabled:
+		return p.Stop(ctx)
+	case !wasEnabled && enabled:
+		if err := p.Start(ctx); err != nil && !errors.Is(err, ErrAlreadyStarted) {
+			return err
+		}
+	}
+	return nil
+}
+
+// childView is what the child itself sees of its settings: a change here
+// needs a new child.
+type childView struct {
+	path, dir   string
+	args, env   []string
+	uid, gid    uint32
+	groups      []uint32
+	hasCred     bool
+	deathSignal int
+}
+
+func viewOf(s *settings) childView {
+	v := childView{path: s.path, dir: s.dir, args: s.args, env: s.env, deathSignal: int(s.parentDeathSignal)}
+	if s.cred != nil {
+		v.hasCred, v.uid, v.gid, v.groups = true, s.cred.Uid, s.cred.Gid, s.cred.Groups
+	}
+	return v
+}
+
+func sameChild(a, b *settings) bool {
+	return reflect.DeepEqual(viewOf(a), viewOf(b))
+}
+
+// sameSupervision compares everything of two specs that can come from a
+// config file (their JSON form); writers, loggers and Backoff are not.
+func sameSupervision(a, b Spec) bool {
+	ja, errA := json.Marshal(a)
+	jb, errB := json.Marshal(b)
+	return errA == nil && errB == nil && string(ja) == string(jb)
+}

@@ -1,0 +1,182 @@
+package supervisor
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestFileStoreRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	s, err := NewFileStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
+	recs := []Record{
+		{Name: "b", State: Running, PID: 42, Restarts: 3, StartedAt: at, UpdatedAt: at},
+		{Name: "a", State: Failed, LastExit: &Exit{Code: 2, Time: at}, UpdatedAt: at},
+		{Name: "c", State: Stopped, UpdatedAt: at},
+	}
+	for _, r := range recs {
+		if err := s.Put(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Delete("c"); err != nil {
+		t.Fatal(err)
+	}
+	reopened, err := NewFileStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := reopened.Load()
+	if diff := cmp.Diff([]Record{recs[1], recs[0]}, got); diff != "" {
+		t.Fatalf("after reopen (-want +got):\n%s", diff)
+	}
+	if info, _ := os.Stat(path); info.Mode().Perm() != 0o600 {
+		t.Fatalf("state file mode %v, want 0600", info.Mode().Perm())
+	}
+}
+
+func TestFileStoreRejectsCorruptFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	os.WriteFile(path, []byte(`[{"name":`), 0o600)
+	if _, err := NewFileStore(path); err == nil || !strings.Contains(err.Error(), path) {
+		t.Fatalf("corrupt store: %v, want an error naming %s", err, path)
+	}
+}
+
+const storeWriterEnv = "TEND_TEST_STORE_WRITER"
+
+// A host killed while writing its state leaves a file that still loads.
+func TestFileStoreSurvivesCrashMidWrite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	for round := range 20 {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), storeWriterEnv+"="+path)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(20+round*7) * time.Millisecond)
+		cmd.Process.Signal(syscall.SIGKILL)
+		cmd.Wait()
+		s, err := NewFileStore(path)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			t.Fatalf("round %d: the store does not load after a crash: %v", round, err)
+		}
+		recs, _ := s.Load()
+		for i, r := range recs {
+			if r.Name != fmt.Sprintf("agent-%02d", i) || r.State != Running || r.UpdatedAt.IsZero() {
+				t.Fatalf("round %d: record %d is %+v", round, i, r)
+			}
+		}
+	}
+}
+
+// runStoreWriter is the writer process of the crash test: it rewrites the
+// store until it is killed.
+func runStoreWriter(path string) {
+	s, err := NewFileStore(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	for i := 0; ; i++ {
+		for a := range 50 {
+			s.Put(Record{Name: fmt.Sprintf("agent-%02d", a), State: Running, Restarts: i, UpdatedAt: time.Now()})
+		}
+	}
+}
+
+// A Group writes every member's transitions to its Store, and forgets
+// removed agents.
+func TestGroupPersistsState(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	store, err := NewFileStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := newGroup(t, GroupOptions{Store: store})
+	g.Add(groupSpec(t, "a"))
+	g.Add(groupSpec(t, "b"))
+	if err := g.StartAll(ctxTimeout(t, 5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	want := pidsOf(g)
+	waitRecords(t, path, func(recs []Record) bool {
+		return len(recs) == 2 && recs[0].State == Running && recs[0].PID == want["a"] && recs[1].PID == want["b"]
+	})
+	if err := g.Remove(ctxTimeout(t, 5*time.Second), "a"); err != nil {
+		t.Fatal(err)
+	}
+	waitRecords(t, path, func(recs []Record) bool { return len(recs) == 1 && recs[0].Name == "b" })
+	time.Sleep(100 * time.Millisecond) // a late event of "a" must not bring it back
+	waitRecords(t, path, func(recs []Record) bool { return len(recs) == 1 && recs[0].Name == "b" })
+	if err := g.StopAll(ctxTimeout(t, 5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	waitRecords(t, path, func(recs []Record) bool { return len(recs) == 1 && recs[0].State == Stopped })
+}
+
+func waitRecords(t *testing.T, path string, ok func([]Record) bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s, err := NewFileStore(path)
+		if err == nil {
+			if recs, _ := s.Load(); ok(recs) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			recs := []Record(nil)
+			if s != nil {
+				recs, _ = s.Load()
+			}
+			t.Fatalf("store never reached the wanted state; last %+v (err %v)", recs, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+type failingStore struct{ puts atomic.Int64 }
+
+func (s *failingStore) Put(Record) error        { s.puts.Add(1); return syscall.ENOSPC }
+func (s *failingStore) Delete(string) error     { return syscall.ENOSPC }
+func (s *failingStore) Load() ([]Record, error) { return nil, nil }
+
+func TestFailingStoreNeverStopsSupervision(t *testing.T) {
+	store := &failingStore{}
+	g := newGroup(t, GroupOptions{Store: store})
+	s := groupSpec(t, "a", "-exit", "1", "-after", "100ms")
+	g.Add(s)
+	events := make(chan Event, 100)
+	defer g.Subscribe(func(e Event) { events <- e })()
+	if err := g.StartAll(ctxTimeout(t, 5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	for e := range events {
+		if e.To == Running && e.Status.Restarts == 2 {
+			break
+		}
+	}
+	if store.puts.Load() == 0 {
+		t.Fatal("the store was never called")
+	}
+	if err := g.Remove(ctxTimeout(t, 5*time.Second), "a"); err != nil {
+		t.Fatalf("Remove with a failing store: %v", err)
+	}
+}

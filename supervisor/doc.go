@@ -33,6 +33,18 @@
 // goroutine of its own (see Process.Subscribe for what happens when one
 // falls behind). Status returns a snapshot at any time.
 //
+// A Group keeps many Processes by unique name. It starts and stops them in
+// parallel (StopAll fits every agent's SIGKILL and reap inside one
+// deadline), forwards all their events to its subscribers, writes every
+// transition to an optional Store, shares one restart Budget among them so
+// that agents failing together cannot fork-bomb the host, and Apply
+// reconciles it with a desired set of Specs: it restarts only the agents
+// whose child would differ and rejects the whole set if one Spec is bad.
+//
+// Specs decode from the YAML or JSON users already write (binary_path,
+// work_dir, restart: {policy, max_retries, backoff_base, backoff_max}), and
+// embed in a host's own per-agent struct beside keys tend does not know.
+//
 // tend never installs signal handlers, never waits on a PID it did not
 // start, and ends every goroutine it starts once the Process is idle.
 package supervisor

@@ -67,3 +67,38 @@ func ExampleNew() {
 	fmt.Println(err)
 	// Output: agent "exporter": field "binary_path" = /nonexistent/node_exporter: does not exist
 }
+
+// A Group reconciles to the agents a config file lists: Apply starts the
+// new, restarts the changed, removes the dropped and says what it did.
+func ExampleGroup_Apply() {
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	g, err := supervisor.NewGroup(supervisor.GroupOptions{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	ctx := context.Background()
+	defer g.StopAll(ctx)
+	agent := func(name, arg string) supervisor.Spec {
+		return supervisor.Spec{Name: name, Path: sleep, Args: []string{arg},
+			StartSeconds: config.Duration(10 * time.Millisecond)}
+	}
+
+	res, err := g.Apply(ctx, []supervisor.Spec{agent("metrics", "100"), agent("logs", "100")})
+	fmt.Printf("%+v %v\n", res, err)
+	res, err = g.Apply(ctx, []supervisor.Spec{agent("metrics", "100"), agent("logs", "200"), agent("exporter", "100")})
+	fmt.Printf("%+v %v\n", res, err)
+	for _, st := range g.List() {
+		fmt.Println(st.Name, st.State)
+	}
+	// Output:
+	// {Added:[logs metrics] Removed:[] Restarted:[] Updated:[] Unchanged:[]} <nil>
+	// {Added:[exporter] Removed:[] Restarted:[logs] Updated:[] Unchanged:[metrics]} <nil>
+	// exporter running
+	// logs running
+	// metrics running
+}

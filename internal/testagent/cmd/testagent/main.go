@@ -35,6 +35,7 @@ func main() {
 		printWd     = flag.Bool("print-wd", false, "print the working directory")
 		printIDs    = flag.Bool("print-ids", false, "print uid, gid and supplementary groups")
 		crashBig    = flag.Int("crash-output", 0, "before exiting, print this many bytes to stderr")
+		termDelay   = flag.Duration("term-delay", 0, "on SIGTERM, take this long to shut down")
 	)
 	flag.Parse()
 
@@ -91,6 +92,7 @@ func main() {
 			case syscall.SIGTERM:
 				if !*ignoreTerm {
 					fmt.Println("terminating")
+					time.Sleep(*termDelay)
 					os.Exit(0)
 				}
 			}

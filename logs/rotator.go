@@ -1,0 +1,221 @@
+package logs
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"gopkg.in/natefinch/lumberjack.v2"
+)
+
+// Rotator writes to a log file that rotates by size and, optionally, by
+// time. It is safe for concurrent use; each Write lands whole in one file.
+type Rotator struct {
+	opts  Options
+	lj    *lumberjack.Logger
+	limit int64 // MaxSizeMB in bytes
+
+	mu         sync.Mutex
+	size       int64 // bytes in the live file, by our count
+	dirty      bool  // written since the last rotation
+	lastRotate time.Time
+	closed     bool
+	stats      Stats
+	lastLogged time.Time
+	unlogged   int // failures since the last logged one
+	schedule   *time.Timer
+	streams    []*Stream
+}
+
+// Stats counts what a Rotator did.
+type Stats struct {
+	// BytesWritten reached the file.
+	BytesWritten int64
+	// BytesDropped were lost to write errors (a full disk, say).
+	BytesDropped int64
+	// Errors counts failed writes and rotations.
+	Errors int64
+	// Rotations counts completed rotations.
+	Rotations int64
+	// LastError is the latest failure, nil if none.
+	LastError error
+}
+
+// errorLogEvery is how often a persisting write failure is logged.
+const errorLogEvery = 10 * time.Second
+
+// ErrClosed is returned by writes to a closed Rotator.
+var ErrClosed = errors.New("logs: rotator closed")
+
+// New validates opts, creates the log directory (DirMode) and the file
+// (FileMode) if missing, and returns the Rotator. Errors name the option or
+// the path and the cause (a directory that cannot be created or written).
+func New(opts Options) (*Rotator, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	path, err := filepath.Abs(opts.Path)
+	if err != nil {
+		return nil, fmt.Errorf("log file %s: %w", opts.Path, err)
+	}
+	opts.Path = path
+	if err := os.MkdirAll(filepath.Dir(path), fs.FileMode(opts.DirMode)); err != nil {
+		return nil, fmt.Errorf("log directory %s: %w", filepath.Dir(path), err)
+	}
+	// lumberjack creates files 0600 and copies the mode of the file it
+	// rotates away, so a file pre-created with our mode sets it for good.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, fs.FileMode(opts.FileMode))
+	if err != nil {
+		return nil, fmt.Errorf("log file %s: %w", path, err)
+	}
+	info, err := f.Stat()
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("log file %s: %w", path, err)
+	}
+	r := &Rotator{
+		opts:  opts,
+		limit: int64(opts.MaxSizeMB) << 20,
+		size:  info.Size(),
+		lj: &lumberjack.Logger{
+			Filename:   path,
+			MaxSize:    opts.MaxSizeMB,
+			MaxBackups: opts.MaxBackups,
+			MaxAge:     opts.MaxAgeDays,
+			Compress:   opts.Compress,
+			LocalTime:  opts.LocalTime,
+		},
+	}
+	r.armSchedule(time.Now())
+	return r, nil
+}
+
+// Path returns the live file's absolute path.
+func (r *Rotator) Path() string { return r.opts.Path }
+
+// Write appends p to the file. Content larger than the size limit is split,
+// at the last newline that fits where there is one. Write rotates first when
+// p would overflow the live file. It never fails because the disk does: the
+// bytes are counted as dropped, the error is logged (at most every 10s)
+// and kept in Stats, and the next Write tries again. It returns ErrClosed
+// after Close.
+func (r *Rotator) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return 0, ErrClosed
+	}
+	for rest := p; len(rest) > 0; {
+		chunk := rest
+		if int64(len(chunk)) > r.limit {
+			chunk = splitAt(rest, r.limit)
+		}
+		rest = rest[len(chunk):]
+		if r.size > 0 && r.size+int64(len(chunk)) > r.limit {
+			r.rotateLocked()
+		}
+		n, err := r.lj.Write(chunk)
+		r.size += int64(n)
+		r.stats.BytesWritten += int64(n)
+		if n > 0 {
+			r.dirty = true
+		}
+		if err != nil {
+			r.stats.BytesDropped += int64(len(chunk) - n)
+			r.failed(err, "cannot write log file")
+		}
+	}
+	return len(p), nil
+}
+
+// splitAt returns the longest prefix of p no longer than limit that ends
+// with a newline, or limit bytes if no newline fits.
+func splitAt(p []byte, limit int64) []byte {
+	head := p[:limit]
+	if i := bytes.LastIndexByte(head, '\n'); i >= 0 {
+		return head[:i+1]
+	}
+	return head
+}
+
+// Rotate closes the live file, renames it to a timestamped backup and
+// starts a new one, even if nothing was written.
+func (r *Rotator) Rotate() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return ErrClosed
+	}
+	return r.rotateLocked()
+}
+
+// rotateLocked rotates, at least a millisecond after the previous
+// rotation: lumberjack names backups by the millisecond, and a second
+// rotation within one would overwrite the first backup.
+func (r *Rotator) rotateLocked() error {
+	if wait := time.Millisecond - time.Since(r.lastRotate); wait > 0 {
+		time.Sleep(wait)
+	}
+	err := r.lj.Rotate()
+	r.lastRotate = time.Now()
+	if err != nil {
+		r.failed(err, "cannot rotate log file")
+		return err
+	}
+	r.size, r.dirty = 0, false
+	r.stats.Rotations++
+	return nil
+}
+
+// failed records err and logs it unless another failure was logged less
+// than errorLogEvery ago.
+func (r *Rotator) failed(err error, msg string) {
+	r.stats.Errors++
+	r.stats.LastError = err
+	now := time.Now()
+	if !r.lastLogged.IsZero() && now.Sub(r.lastLogged) < errorLogEvery {
+		r.unlogged++
+		return
+	}
+	r.opts.Logger.Error(err, msg, "path", r.opts.Path, "suppressed", r.unlogged,
+		"droppedBytes", r.stats.BytesDropped, "diskFull", errors.Is(err, syscall.ENOSPC))
+	r.lastLogged, r.unlogged = now, 0
+}
+
+// Stats returns the counters so far.
+func (r *Rotator) Stats() Stats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.stats
+}
+
+// Close flushes the Streams' partial lines, stops scheduled rotation,
+// closes the file and stops lumberjack's background goroutine (after it
+// finishes a compression under way). Later writes return ErrClosed. Close
+// is idempotent.
+func (r *Rotator) Close() error {
+	r.mu.Lock()
+	streams := r.streams
+	r.mu.Unlock()
+	for _, s := range streams {
+		s.Flush()
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	if r.schedule != nil {
+		r.schedule.Stop()
+	}
+	err := r.lj.Close()
+	stopMill(r.lj)
+	return err
+}

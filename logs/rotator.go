@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -68,14 +69,11 @@ func New(opts Options) (*Rotator, error) {
 	if err := os.MkdirAll(filepath.Dir(path), fs.FileMode(opts.DirMode)); err != nil {
 		return nil, fmt.Errorf("log directory %s: %w", filepath.Dir(path), err)
 	}
-	// lumberjack creates files 0600 and copies the mode of the file it
-	// rotates away, so a file pre-created with our mode sets it for good.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, fs.FileMode(opts.FileMode))
-	if err != nil {
+	// lumberjack would create the file 0600: create it with our mode.
+	if err := createFile(path, fs.FileMode(opts.FileMode)); err != nil {
 		return nil, fmt.Errorf("log file %s: %w", path, err)
 	}
-	info, err := f.Stat()
-	f.Close()
+	info, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("log file %s: %w", path, err)
 	}
@@ -156,14 +154,31 @@ func (r *Rotator) Rotate() error {
 }
 
 // rotateLocked rotates, at least a millisecond after the previous
-// rotation: lumberjack names backups by the millisecond, and a second
-// rotation within one would overwrite the first backup.
+// rotation: backups are named by the millisecond, and a second rotation
+// within one would overwrite the first backup.
+//
+// It renames the file itself rather than through lumberjack's Rotate,
+// which recreates the live file with O_TRUNC: on ext4 that marks the new
+// file for allocation on close, so every rotation's close flushed the
+// whole file synchronously. The new live file is created here (with
+// FileMode, without truncation), and the zero-length write reopens it in
+// lumberjack, which starts its compression and pruning of backups.
 func (r *Rotator) rotateLocked() error {
 	if wait := time.Millisecond - time.Since(r.lastRotate); wait > 0 {
 		time.Sleep(wait)
 	}
-	err := r.lj.Rotate()
-	r.lastRotate = time.Now()
+	now := time.Now()
+	r.lastRotate = now
+	err := r.lj.Close()
+	if err == nil {
+		err = os.Rename(r.opts.Path, r.backupName(now))
+	}
+	if err == nil || errors.Is(err, fs.ErrNotExist) {
+		err = createFile(r.opts.Path, fs.FileMode(r.opts.FileMode))
+	}
+	if err == nil {
+		_, err = r.lj.Write(nil)
+	}
 	if err != nil {
 		r.failed(err, "cannot rotate log file")
 		return err
@@ -171,6 +186,25 @@ func (r *Rotator) rotateLocked() error {
 	r.size, r.dirty = 0, false
 	r.stats.Rotations++
 	return nil
+}
+
+// backupName is lumberjack's name for a backup rotated at t, so that its
+// retention and compression recognise it: <stem>-<timestamp><ext>.
+func (r *Rotator) backupName(t time.Time) string {
+	if !r.opts.LocalTime {
+		t = t.UTC()
+	}
+	ext := filepath.Ext(r.opts.Path)
+	return strings.TrimSuffix(r.opts.Path, ext) + "-" + t.Format(backupTimeLayout) + ext
+}
+
+// createFile creates path with mode if it does not exist.
+func createFile(path string, mode fs.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, mode)
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 // failed records err and logs it unless another failure was logged less

@@ -170,11 +170,15 @@ func (r *Rotator) rotateLocked() error {
 	now := time.Now()
 	r.lastRotate = now
 	err := r.lj.Close()
+	old, statErr := os.Stat(r.opts.Path)
 	if err == nil {
 		err = os.Rename(r.opts.Path, r.backupName(now))
 	}
 	if err == nil || errors.Is(err, fs.ErrNotExist) {
 		err = createFile(r.opts.Path, fs.FileMode(r.opts.FileMode))
+	}
+	if err == nil && statErr == nil {
+		err = keepOwner(r.opts.Path, old)
 	}
 	if err == nil {
 		_, err = r.lj.Write(nil)
@@ -196,6 +200,17 @@ func (r *Rotator) backupName(t time.Time) string {
 	}
 	ext := filepath.Ext(r.opts.Path)
 	return strings.TrimSuffix(r.opts.Path, ext) + "-" + t.Format(backupTimeLayout) + ext
+}
+
+// keepOwner gives path the owner of the file it replaces, as lumberjack
+// does, when that differs from ours (a root host writing a log another
+// user reads).
+func keepOwner(path string, old fs.FileInfo) error {
+	st, ok := old.Sys().(*syscall.Stat_t)
+	if !ok || (int(st.Uid) == os.Geteuid() && int(st.Gid) == os.Getegid()) {
+		return nil
+	}
+	return os.Chown(path, int(st.Uid), int(st.Gid))
 }
 
 // createFile creates path with mode if it does not exist.

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -353,5 +354,22 @@ func TestModeJSON(t *testing.T) {
 	}
 	if err := jsonUnmarshal(`{"file_mode":"0999"}`, &o); err == nil {
 		t.Fatal("bad octal accepted")
+	}
+}
+
+func TestRotationKeepsOwner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to chown")
+	}
+	path := filepath.Join(t.TempDir(), "agent.log")
+	r := newRotator(t, Options{Path: path})
+	if err := os.Chown(path, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	r.Write([]byte("x\n"))
+	r.Rotate()
+	info, _ := os.Stat(path)
+	if st := info.Sys().(*syscall.Stat_t); st.Uid != 65534 || st.Gid != 65534 {
+		t.Fatalf("new live file owned by %d:%d, want 65534:65534", st.Uid, st.Gid)
 	}
 }

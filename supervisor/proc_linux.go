@@ -23,8 +23,12 @@ func sysProcAttr(s *settings) *syscall.SysProcAttr {
 // leaving it a zombie so its PID, and with it the process group ID, stays
 // reserved. It parks the goroutine on a pidfd in Go's netpoller, so a
 // thousand idle agents hold no OS thread each; without pidfd (kernel before
-// 5.3, seccomp) it falls back to a blocking waitid(WNOWAIT).
-func waitExitNoReap(pid int) error {
+// 5.3, seccomp), or when blocking is set, it falls back to a blocking
+// waitid(WNOWAIT), which holds one OS thread per child.
+func waitExitNoReap(pid int, blocking bool) error {
+	if blocking {
+		return waitidNoReap(pid)
+	}
 	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
 	if err != nil {
 		return waitidNoReap(pid)

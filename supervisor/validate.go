@@ -45,6 +45,9 @@ type settings struct {
 	// restartAt, when set (by a Group with a restart budget), returns the
 	// earliest moment an automatic restart due at the given time may run.
 	restartAt func(due time.Time) time.Time
+	// blockingWait makes the waiter use the blocking fallback instead of
+	// the pidfd, as on kernels without pidfd; tests set it.
+	blockingWait bool
 }
 
 // resolve validates s and applies defaults. Errors are *config.FieldError

@@ -1,0 +1,184 @@
+// Command idle measures what N idle supervised agents cost their host:
+// OS threads, RSS, RSS per agent, CPU time over a window, and start/stop
+// wall time, for tend's supervisor.Group and for a bare exec.Cmd loop (one
+// goroutine blocked in Wait per child), each in a fresh process of its own,
+// in the same run.
+//
+//	go run ./bench/idle -n 100,1000,5000 -window 60s
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/tend-dev/tend/supervisor"
+)
+
+// result is what one measured process reports.
+type result struct {
+	Mode        string  `json:"mode"`
+	N           int     `json:"n"`
+	Threads     int     `json:"threads"`
+	RSSKiB      int64   `json:"rss_kib"`
+	PerAgentKiB float64 `json:"per_agent_kib"`
+	CPUms       float64 `json:"cpu_ms"`
+	StartMs     float64 `json:"start_ms"`
+	StopMs      float64 `json:"stop_ms"`
+}
+
+func main() {
+	ns := flag.String("n", "100,1000,5000", "agent counts, comma separated")
+	window := flag.Duration("window", 60*time.Second, "how long the agents idle while CPU time is measured")
+	mode := flag.String("mode", "", "internal: measure one mode in this process")
+	flag.Parse()
+	if *mode != "" {
+		n, _ := strconv.Atoi(*ns)
+		r, err := measure(*mode, n, *window)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		json.NewEncoder(os.Stdout).Encode(r)
+		return
+	}
+	fmt.Printf("| N | mode | host threads | host RSS | RSS per agent | host CPU over %v | start all | stop all |\n", *window)
+	fmt.Println("|---|---|---|---|---|---|---|---|")
+	for _, field := range strings.Split(*ns, ",") {
+		for _, m := range []string{"bare", "tend"} {
+			r, err := runMode(m, field, *window)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "%s n=%s: %v\n", m, field, err)
+				os.Exit(1)
+			}
+			fmt.Printf("| %d | %s | %d | %.1f MiB | %.1f KiB | %.0f ms | %.0f ms | %.0f ms |\n",
+				r.N, r.Mode, r.Threads, float64(r.RSSKiB)/1024, r.PerAgentKiB, r.CPUms, r.StartMs, r.StopMs)
+		}
+	}
+}
+
+// runMode re-executes this program to measure one mode in a clean process.
+func runMode(mode, n string, window time.Duration) (result, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return result{}, err
+	}
+	var out bytes.Buffer
+	cmd := exec.Command(self, "-mode", mode, "-n", n, "-window", window.String())
+	cmd.Stdout, cmd.Stderr = &out, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return result{}, err
+	}
+	var r result
+	return r, json.Unmarshal(out.Bytes(), &r)
+}
+
+func measure(mode string, n int, window time.Duration) (result, error) {
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		return result{}, err
+	}
+	runtime.GC()
+	rss0 := rssKiB()
+	r := result{Mode: mode, N: n}
+	var stop func() error
+	t0 := time.Now()
+	switch mode {
+	case "tend":
+		stop, err = startTend(sleep, n)
+	case "bare":
+		stop, err = startBare(sleep, n)
+	default:
+		err = fmt.Errorf("unknown mode %q", mode)
+	}
+	if err != nil {
+		return r, err
+	}
+	r.StartMs = ms(time.Since(t0))
+	time.Sleep(time.Second) // let start-up work finish before the window
+	cpu0 := cpuTime()
+	time.Sleep(window)
+	r.CPUms = ms(cpuTime() - cpu0)
+	runtime.GC()
+	r.Threads, r.RSSKiB = threadCount(), rssKiB()
+	r.PerAgentKiB = float64(r.RSSKiB-rss0) / float64(n)
+	t1 := time.Now()
+	if err := stop(); err != nil {
+		return r, err
+	}
+	r.StopMs = ms(time.Since(t1))
+	return r, nil
+}
+
+func startTend(sleep string, n int) (func() error, error) {
+	g, err := supervisor.NewGroup(supervisor.GroupOptions{})
+	if err != nil {
+		return nil, err
+	}
+	for i := range n {
+		if _, err := g.Add(supervisor.Spec{Name: fmt.Sprintf("agent-%d", i), Path: sleep,
+			Args: []string{"1000000"}, StartSeconds: 1, TailBytes: -1}); err != nil {
+			return nil, err
+		}
+	}
+	if err := g.StartAll(context.Background()); err != nil {
+		return nil, err
+	}
+	return func() error { return g.StopAll(context.Background()) }, nil
+}
+
+// startBare is the hand-rolled loop tend replaces: Start each child and
+// keep a goroutine blocked in Wait for it.
+func startBare(sleep string, n int) (func() error, error) {
+	cmds := make([]*exec.Cmd, n)
+	done := make(chan struct{}, n)
+	for i := range cmds {
+		cmd := exec.Command(sleep, "1000000")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := cmd.Start(); err != nil {
+			return nil, err
+		}
+		cmds[i] = cmd
+		go func() { cmd.Wait(); done <- struct{}{} }()
+	}
+	return func() error {
+		for _, c := range cmds {
+			c.Process.Signal(syscall.SIGTERM)
+		}
+		for range cmds {
+			<-done
+		}
+		return nil
+	}, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func statusField(name string) int64 {
+	b, _ := os.ReadFile("/proc/self/status")
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, name+":"); ok {
+			v, _ := strconv.ParseInt(strings.Fields(rest)[0], 10, 64)
+			return v
+		}
+	}
+	return 0
+}
+
+func rssKiB() int64    { return statusField("VmRSS") }
+func threadCount() int { return int(statusField("Threads")) }

@@ -2,10 +2,7 @@ package supervisor
 
 import (
 	"fmt"
-	"sync"
 	"time"
-
-	"github.com/go-logr/logr"
 )
 
 // Reason says why a transition happened.
@@ -54,75 +51,4 @@ func (e Event) String() string {
 		s += ": " + e.Status.LastExit.String()
 	}
 	return s + ")"
-}
-
-// subscriberQueueLimit is how many undelivered events a subscriber may owe
-// before the oldest are dropped (and counted in Event.Missed).
-const subscriberQueueLimit = 1024
-
-// subscriber delivers events to one hook, in order, on a goroutine that
-// exists only while events are queued: an idle Process costs no goroutine
-// per subscriber, and a slow hook delays nobody but itself.
-type subscriber struct {
-	fn  func(Event)
-	log logr.Logger
-
-	mu      sync.Mutex
-	queue   []Event
-	missed  int
-	running bool
-	closed  bool
-}
-
-func (s *subscriber) push(e Event) {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return
-	}
-	if len(s.queue) >= subscriberQueueLimit {
-		s.queue = s.queue[1:]
-		s.missed++
-	}
-	s.queue = append(s.queue, e)
-	start := !s.running
-	s.running = true
-	s.mu.Unlock()
-	if start {
-		go s.deliver()
-	}
-}
-
-func (s *subscriber) deliver() {
-	for {
-		s.mu.Lock()
-		if len(s.queue) == 0 || s.closed {
-			s.queue, s.running = nil, false
-			s.mu.Unlock()
-			return
-		}
-		e := s.queue[0]
-		s.queue = s.queue[1:]
-		e.Missed, s.missed = s.missed, 0
-		s.mu.Unlock()
-		s.call(e)
-	}
-}
-
-// call runs the hook; a panic in it is logged, not allowed to kill the host
-// from a goroutine the host did not start.
-func (s *subscriber) call(e Event) {
-	defer func() {
-		if r := recover(); r != nil {
-			s.log.Error(fmt.Errorf("panic: %v", r), "event hook panicked", "event", e.String())
-		}
-	}()
-	s.fn(e)
-}
-
-func (s *subscriber) close() {
-	s.mu.Lock()
-	s.closed = true
-	s.queue = nil
-	s.mu.Unlock()
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/tend-dev/tend/internal/notify"
 )
 
 // Errors returned by Group methods; match them with errors.Is.
@@ -47,7 +48,7 @@ type Group struct {
 
 	mu      sync.RWMutex
 	members map[string]*member
-	subs    []*subscriber
+	subs    notify.List[Event]
 
 	storeMu sync.Mutex // orders Store writes against Remove
 	applyMu sync.Mutex // one Apply at a time
@@ -112,14 +113,7 @@ func (g *Group) attach(cfg *settings, spec Spec) *Process {
 	return p
 }
 
-func (g *Group) forward(e Event) {
-	g.mu.RLock()
-	subs := g.subs
-	g.mu.RUnlock()
-	for _, s := range subs {
-		s.push(e)
-	}
-}
+func (g *Group) forward(e Event) { g.subs.Publish(e) }
 
 func (g *Group) persist(m *member, e Event) {
 	g.storeMu.Lock()
@@ -206,16 +200,7 @@ func (g *Group) snapshot() []member {
 // Subscribe calls fn with every member's transitions, tagged by Event.Name,
 // in order per agent, with Process.Subscribe's delivery guarantees.
 func (g *Group) Subscribe(fn func(Event)) (cancel func()) {
-	s := &subscriber{fn: fn, log: g.log}
-	g.mu.Lock()
-	g.subs = append(slices.Clip(g.subs), s)
-	g.mu.Unlock()
-	return func() {
-		s.close()
-		g.mu.Lock()
-		g.subs = slices.DeleteFunc(slices.Clone(g.subs), func(x *subscriber) bool { return x == s })
-		g.mu.Unlock()
-	}
+	return g.subs.Add(withMissed(fn), Event.String, g.log)
 }
 
 // Start starts the named agent (see Process.Start).

@@ -397,9 +397,6 @@ func (l *loop) errorf(sentinel error) error {
 func (l *loop) set(to State, reason Reason, exits []Exit) {
 	from := l.st.State
 	l.st.State = to
-	subs := l.p.publish(l.st)
-	ev := Event{Name: l.cfg.name, From: from, To: to, Reason: reason, Status: l.st, Exits: exits, Time: time.Now()}
-	for _, s := range subs {
-		s.push(ev)
-	}
+	l.p.publish(l.st)
+	l.p.subs.Publish(Event{Name: l.cfg.name, From: from, To: to, Reason: reason, Status: l.st, Exits: exits, Time: time.Now()})
 }

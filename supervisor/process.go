@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 	"sync"
 	"time"
+
+	"github.com/tend-dev/tend/internal/notify"
 )
 
 // Errors returned by Process methods; match them with errors.Is.
@@ -39,7 +40,7 @@ type Process struct {
 	active *loop     // the owner goroutine's handle; nil while idle
 	closed bool      // removed from its Group: never starts again
 	status Status    // last snapshot the owner published
-	subs   []*subscriber
+	subs   notify.List[Event]
 }
 
 // New validates spec and returns a stopped Process. Errors name the config
@@ -72,15 +73,15 @@ func (p *Process) Status() Status {
 // the next delivered Event reports how many in Missed. The returned cancel
 // stops delivery (an fn call under way finishes).
 func (p *Process) Subscribe(fn func(Event)) (cancel func()) {
-	p.mu.Lock()
-	s := &subscriber{fn: fn, log: p.cfg.log}
-	p.subs = append(p.subs, s)
-	p.mu.Unlock()
-	return func() {
-		s.close()
-		p.mu.Lock()
-		p.subs = slices.DeleteFunc(p.subs, func(x *subscriber) bool { return x == s })
-		p.mu.Unlock()
+	return p.subs.Add(withMissed(fn), Event.String, p.settings().log)
+}
+
+// withMissed adapts a hook to notify's, which reports dropped events
+// separately.
+func withMissed(fn func(Event)) func(Event, int) {
+	return func(e Event, missed int) {
+		e.Missed = missed
+		fn(e)
 	}
 }
 
@@ -241,13 +242,11 @@ func (p *Process) settings() *settings {
 	return p.cfg
 }
 
-// publish stores st as the latest snapshot and returns the subscribers to
-// tell about a transition.
-func (p *Process) publish(st Status) []*subscriber {
+// publish stores st as the latest snapshot.
+func (p *Process) publish(st Status) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.status = st
-	return p.subs
 }
 
 // retire detaches the owner l once it has nothing left to do.

@@ -1,0 +1,83 @@
+package notify
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestOrderAndDropOldest(t *testing.T) {
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var got []int
+	var missedTotal int
+	done := make(chan struct{})
+	var l List[int]
+	cancel := l.Add(func(e, missed int) {
+		<-release
+		mu.Lock()
+		got = append(got, e)
+		missedTotal += missed
+		mu.Unlock()
+		if e == 2999 {
+			close(done)
+		}
+	}, func(int) string { return "" }, logr.Discard())
+	defer cancel()
+	for i := range 3000 {
+		l.Publish(i)
+	}
+	close(release)
+	<-done
+	mu.Lock()
+	defer mu.Unlock()
+	for i := 1; i < len(got); i++ {
+		if got[i] <= got[i-1] {
+			t.Fatalf("out of order: %d after %d", got[i], got[i-1])
+		}
+	}
+	if len(got)+missedTotal != 3000 || missedTotal == 0 {
+		t.Fatalf("delivered %d, missed %d: want 3000 in all with drops", len(got), missedTotal)
+	}
+}
+
+func TestPanicInHookIsContained(t *testing.T) {
+	var l List[string]
+	got := make(chan string, 2)
+	cancel := l.Add(func(e string, _ int) {
+		if e == "boom" {
+			panic("hook bug")
+		}
+		got <- e
+	}, func(e string) string { return e }, logr.Discard())
+	defer cancel()
+	l.Publish("boom")
+	l.Publish("after")
+	select {
+	case e := <-got:
+		if e != "after" {
+			t.Fatalf("got %q", e)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("delivery stopped after a panicking hook")
+	}
+}
+
+func TestCancelStopsDelivery(t *testing.T) {
+	var l List[int]
+	calls := make(chan int, 10)
+	cancel := l.Add(func(e, _ int) { calls <- e }, func(int) string { return "" }, logr.Discard())
+	l.Publish(1)
+	<-calls
+	cancel()
+	l.Publish(2)
+	time.Sleep(50 * time.Millisecond)
+	if len(calls) != 0 {
+		t.Fatalf("delivered %d after cancel", <-calls)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/go-logr/logr/testr"
 	"github.com/tend-dev/tend/backoff"
 	"github.com/tend-dev/tend/config"
+	"github.com/tend-dev/tend/internal/procfs"
 )
 
 // agentSpec is a Spec for the test agent with fast timings.
@@ -121,8 +122,8 @@ func (r *recorder) transitions() []string {
 
 // alive reports whether pid is a live (non-zombie) process, read from /proc.
 func alive(pid int) bool {
-	state, _, ok := readStat(pid)
-	return ok && state != 'Z' && state != 'X'
+	st, err := procfs.ReadStat(pid)
+	return err == nil && st.Live()
 }
 
 // waitGone waits until pid is no longer a live process.

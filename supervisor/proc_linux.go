@@ -1,13 +1,12 @@
 package supervisor
 
 import (
-	"bytes"
 	"errors"
 	"os"
-	"strconv"
 	"syscall"
 	"time"
 
+	"github.com/tend-dev/tend/internal/procfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -100,40 +99,15 @@ func waitGroupGone(pgid int, s *settings) {
 // liveGroupMembers lists the processes in group pgid that are not zombies,
 // read from /proc/PID/stat.
 func liveGroupMembers(pgid int) []int {
-	entries, err := os.ReadDir("/proc")
+	pids, err := procfs.PIDs()
 	if err != nil {
 		return nil
 	}
 	var live []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		state, group, ok := readStat(pid)
-		if ok && group == pgid && state != 'Z' && state != 'X' {
+	for _, pid := range pids {
+		if st, err := procfs.ReadStat(pid); err == nil && st.PGRP == pgid && st.Live() {
 			live = append(live, pid)
 		}
 	}
 	return live
-}
-
-// readStat returns the state letter and process group of pid. The command
-// name in field 2 may hold spaces and parentheses, so parsing starts after
-// the last ')'.
-func readStat(pid int) (state byte, pgrp int, ok bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, 0, false
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 || i+2 >= len(b) {
-		return 0, 0, false
-	}
-	fields := bytes.Fields(b[i+2:]) // state ppid pgrp ...
-	if len(fields) < 3 || len(fields[0]) != 1 {
-		return 0, 0, false
-	}
-	pgrp, err = strconv.Atoi(string(fields[2]))
-	return fields[0][0], pgrp, err == nil
 }

@@ -1,0 +1,99 @@
+// Package procfs reads the few fields of /proc/PID/stat that tend needs,
+// with one read and no allocation beyond the file's bytes.
+package procfs
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"strconv"
+)
+
+// Stat is the part of /proc/PID/stat tend uses (proc(5) field numbers).
+type Stat struct {
+	State      byte   // 3: R, S, D, Z, T, X ...
+	PPID       int    // 4
+	PGRP       int    // 5
+	UTime      uint64 // 14: user CPU, clock ticks
+	STime      uint64 // 15: system CPU, clock ticks
+	StartTicks uint64 // 22: start time after boot, clock ticks
+	RSSPages   int64  // 24: resident set, pages
+}
+
+// Live reports whether the process is neither a zombie nor dead.
+func (s Stat) Live() bool { return s.State != 'Z' && s.State != 'X' }
+
+var errMalformed = errors.New("malformed /proc stat")
+
+// ReadStat reads /proc/PID/stat.
+func ReadStat(pid int) (Stat, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return Stat{}, err
+	}
+	return ParseStat(b)
+}
+
+// ParseStat parses the content of a /proc/PID/stat file. The command name
+// (field 2) may hold spaces and parentheses, so parsing starts after the
+// last ')'.
+func ParseStat(b []byte) (Stat, error) {
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 >= len(b) {
+		return Stat{}, errMalformed
+	}
+	rest := b[i+2:]
+	var st Stat
+	for field := 3; len(rest) > 0 && field <= 24; field++ {
+		end := bytes.IndexByte(rest, ' ')
+		if end < 0 {
+			end = len(rest)
+		}
+		tok := bytes.TrimSpace(rest[:end])
+		rest = rest[min(end+1, len(rest)):]
+		var err error
+		switch field {
+		case 3:
+			if len(tok) != 1 {
+				return Stat{}, errMalformed
+			}
+			st.State = tok[0]
+		case 4:
+			st.PPID, err = atoi(tok)
+		case 5:
+			st.PGRP, err = atoi(tok)
+		case 14:
+			st.UTime, err = strconv.ParseUint(string(tok), 10, 64)
+		case 15:
+			st.STime, err = strconv.ParseUint(string(tok), 10, 64)
+		case 22:
+			st.StartTicks, err = strconv.ParseUint(string(tok), 10, 64)
+		case 24:
+			st.RSSPages, err = strconv.ParseInt(string(tok), 10, 64)
+			if err == nil {
+				return st, nil
+			}
+		}
+		if err != nil {
+			return Stat{}, errMalformed
+		}
+	}
+	return Stat{}, errMalformed
+}
+
+func atoi(b []byte) (int, error) { return strconv.Atoi(string(b)) }
+
+// PIDs lists the numeric entries of /proc.
+func PIDs() ([]int, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
+	pids := make([]int, 0, len(entries))
+	for _, e := range entries {
+		if pid, err := strconv.Atoi(e.Name()); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	return pids, nil
+}

@@ -27,11 +27,26 @@ var errMalformed = errors.New("malformed /proc stat")
 
 // ReadStat reads /proc/PID/stat.
 func ReadStat(pid int) (Stat, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	var buf [512]byte
+	return ReadStatBuf(pid, buf[:])
+}
+
+// ReadStatBuf reads /proc/PID/stat using buf (512 bytes hold any stat
+// line up to field 24 but for a command name of absurd length), so that a
+// sweep over many processes allocates little.
+func ReadStatBuf(pid int, buf []byte) (Stat, error) {
+	var name [32]byte
+	path := strconv.AppendInt(append(name[:0], "/proc/"...), int64(pid), 10)
+	f, err := os.Open(string(append(path, "/stat"...)))
 	if err != nil {
 		return Stat{}, err
 	}
-	return ParseStat(b)
+	defer f.Close()
+	n, err := f.Read(buf)
+	if err != nil {
+		return Stat{}, err
+	}
+	return ParseStat(buf[:n])
 }
 
 // ParseStat parses the content of a /proc/PID/stat file. The command name
@@ -63,13 +78,15 @@ func ParseStat(b []byte) (Stat, error) {
 		case 5:
 			st.PGRP, err = atoi(tok)
 		case 14:
-			st.UTime, err = strconv.ParseUint(string(tok), 10, 64)
+			st.UTime, err = parseUint(tok)
 		case 15:
-			st.STime, err = strconv.ParseUint(string(tok), 10, 64)
+			st.STime, err = parseUint(tok)
 		case 22:
-			st.StartTicks, err = strconv.ParseUint(string(tok), 10, 64)
+			st.StartTicks, err = parseUint(tok)
 		case 24:
-			st.RSSPages, err = strconv.ParseInt(string(tok), 10, 64)
+			var rss int
+			rss, err = atoi(tok)
+			st.RSSPages = int64(rss)
 			if err == nil {
 				return st, nil
 			}
@@ -81,7 +98,40 @@ func ParseStat(b []byte) (Stat, error) {
 	return Stat{}, errMalformed
 }
 
-func atoi(b []byte) (int, error) { return strconv.Atoi(string(b)) }
+// parseUint parses a decimal without converting to a string.
+func parseUint(b []byte) (uint64, error) {
+	if len(b) == 0 || len(b) > 20 {
+		return 0, errMalformed
+	}
+	var n uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, errMalformed
+		}
+		d := uint64(c - '0')
+		if n > (1<<64-1-d)/10 {
+			return 0, errMalformed
+		}
+		n = n*10 + d
+	}
+	return n, nil
+}
+
+// atoi parses a possibly negative decimal int.
+func atoi(b []byte) (int, error) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	n, err := parseUint(b)
+	if err != nil || n > 1<<62 {
+		return 0, errMalformed
+	}
+	if neg {
+		return -int(n), nil
+	}
+	return int(n), nil
+}
 
 // PIDs lists the numeric entries of /proc.
 func PIDs() ([]int, error) {

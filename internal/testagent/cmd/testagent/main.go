@@ -8,6 +8,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -36,6 +37,12 @@ func main() {
 		printIDs    = flag.Bool("print-ids", false, "print uid, gid and supplementary groups")
 		crashBig    = flag.Int("crash-output", 0, "before exiting, print this many bytes to stderr")
 		termDelay   = flag.Duration("term-delay", 0, "on SIGTERM, take this long to shut down")
+		spin        = flag.Bool("spin", false, "keep one core busy")
+		allocMB     = flag.Int("alloc-mb", 0, "allocate and touch this many MiB at start")
+		hbSocket    = flag.String("heartbeat-socket", "", "send heartbeats to this Unix socket")
+		hbEvery     = flag.Duration("heartbeat-every", 100*time.Millisecond, "heartbeat interval")
+		hbID        = flag.String("heartbeat-id", "agent", "agent_id in heartbeats")
+		hbStop      = flag.Duration("heartbeat-stop-after", 0, "stop sending heartbeats after this long (0: never)")
 	)
 	flag.Parse()
 
@@ -61,6 +68,22 @@ func main() {
 	if *printIDs {
 		groups, _ := syscall.Getgroups()
 		fmt.Printf("uid=%d gid=%d groups=%v\n", os.Getuid(), os.Getgid(), groups)
+	}
+	if *spin {
+		go func() {
+			for x := 0; ; x++ {
+				_ = x * x
+			}
+		}()
+	}
+	if *allocMB > 0 {
+		ballast = make([]byte, *allocMB<<20)
+		for i := range ballast {
+			ballast[i] = byte(i)
+		}
+	}
+	if *hbSocket != "" {
+		go heartbeat(*hbSocket, *hbID, *hbEvery, *hbStop)
 	}
 	for i := 1; i <= max(*lines, *errLines); i++ {
 		if i <= *lines {
@@ -97,6 +120,36 @@ func main() {
 				}
 			}
 		}
+	}
+}
+
+// ballast keeps -alloc-mb memory reachable.
+var ballast []byte
+
+// heartbeat reports to a health.HeartbeatServer in its line protocol,
+// until stopAfter (if set) has passed.
+func heartbeat(socket, id string, every, stopAfter time.Duration) {
+	var conn net.Conn
+	start := time.Now()
+	for {
+		if stopAfter > 0 && time.Since(start) > stopAfter {
+			return
+		}
+		if conn == nil {
+			c, err := net.Dial("unix", socket)
+			if err != nil {
+				time.Sleep(every)
+				continue
+			}
+			conn = c
+		}
+		line := fmt.Sprintf(`{"agent_id":%q,"pid":%d,"status":"running","cpu":1.5,"memory":1048576,"timestamp":%q}`+"\n",
+			id, os.Getpid(), time.Now().UTC().Format(time.RFC3339))
+		if _, err := conn.Write([]byte(line)); err != nil {
+			conn.Close()
+			conn = nil
+		}
+		time.Sleep(every)
 	}
 }
 

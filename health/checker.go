@@ -1,0 +1,279 @@
+package health
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/tend-dev/tend/config"
+	"github.com/tend-dev/tend/internal/notify"
+)
+
+// Config times a Checker. Zero values take the Kubernetes defaults.
+type Config struct {
+	// InitialDelay is the wait before the first check. Default 0.
+	InitialDelay config.Duration `json:"initial_delay,omitempty"`
+	// Interval is the time between checks. Default 10s.
+	Interval config.Duration `json:"interval,omitempty"`
+	// Timeout bounds each probe's check; it must be shorter than Interval.
+	// Default 1s.
+	Timeout config.Duration `json:"timeout,omitempty"`
+	// SuccessThreshold is how many consecutive successes make a failing
+	// probe healthy again. Default 1.
+	SuccessThreshold int `json:"success_threshold,omitempty"`
+	// FailureThreshold is how many consecutive failures make a probe
+	// unhealthy. Default 3.
+	FailureThreshold int `json:"failure_threshold,omitempty"`
+	// Grace is how long the Checker waits after its action before judging
+	// again: the restarted agent deserves its start time. Default 30s.
+	Grace config.Duration `json:"grace,omitempty"`
+}
+
+// Defaults of Config.
+const (
+	DefaultInterval         = 10 * time.Second
+	DefaultTimeout          = time.Second
+	DefaultSuccessThreshold = 1
+	DefaultFailureThreshold = 3
+	DefaultGrace            = 30 * time.Second
+)
+
+func (c *Config) validate() error {
+	for _, d := range []struct {
+		key string
+		v   config.Duration
+	}{{"initial_delay", c.InitialDelay}, {"interval", c.Interval}, {"timeout", c.Timeout}, {"grace", c.Grace}} {
+		if d.v < 0 {
+			return config.Invalid(d.key, d.v, "must not be negative")
+		}
+	}
+	switch {
+	case c.SuccessThreshold < 0:
+		return config.Invalid("success_threshold", c.SuccessThreshold, "must not be negative")
+	case c.FailureThreshold < 0:
+		return config.Invalid("failure_threshold", c.FailureThreshold, "must not be negative")
+	}
+	c.Interval = cmpOr(c.Interval, config.Duration(DefaultInterval))
+	c.Timeout = cmpOr(c.Timeout, config.Duration(DefaultTimeout))
+	c.SuccessThreshold = cmpOr(c.SuccessThreshold, DefaultSuccessThreshold)
+	c.FailureThreshold = cmpOr(c.FailureThreshold, DefaultFailureThreshold)
+	c.Grace = cmpOr(c.Grace, config.Duration(DefaultGrace))
+	if c.Timeout >= c.Interval {
+		return config.Invalid("timeout", c.Timeout, fmt.Sprintf("must be shorter than interval (%v)", c.Interval))
+	}
+	return nil
+}
+
+func cmpOr[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// Check is a named Probe.
+type Check struct {
+	Name  string
+	Probe Probe
+}
+
+// Action is what the host does when the agent turns unhealthy, typically
+// the supervisor's Restart. It runs on the Checker's goroutine: no probe
+// runs until it returns.
+type Action func(ctx context.Context, r Report)
+
+// ProbeReport is the state of one probe.
+type ProbeReport struct {
+	Name      string    `json:"name"`
+	Healthy   bool      `json:"healthy"`
+	LastError string    `json:"last_error,omitempty"`
+	LastCheck time.Time `json:"last_check,omitzero"`
+	// Successes and Failures count the current run of equal results.
+	Successes  int       `json:"successes"`
+	Failures   int       `json:"failures"`
+	LastChange time.Time `json:"last_change,omitzero"`
+}
+
+// Report is a Checker's state: healthy when every probe is.
+type Report struct {
+	Healthy bool          `json:"healthy"`
+	Probes  []ProbeReport `json:"probes"`
+	// Actions counts the times the action ran.
+	Actions int `json:"actions"`
+}
+
+// Event is a probe turning healthy or unhealthy.
+type Event struct {
+	Probe   string
+	Healthy bool
+	Err     string
+	Time    time.Time
+}
+
+// String formats the event as `probe "heartbeat": unhealthy (no heartbeat for 1m31s)`.
+func (e Event) String() string {
+	if e.Healthy {
+		return fmt.Sprintf("probe %q: healthy", e.Probe)
+	}
+	return fmt.Sprintf("probe %q: unhealthy (%s)", e.Probe, e.Err)
+}
+
+// Checker runs probes and acts when the agent turns unhealthy.
+type Checker struct {
+	cfg    Config
+	checks []Check
+	action Action
+	log    logr.Logger
+
+	mu     sync.Mutex
+	report Report
+	subs   notify.List[Event]
+}
+
+// NewChecker validates cfg and returns a Checker over checks; action may be
+// nil (report only). Errors name the config key at fault, or a check
+// without a name or probe.
+func NewChecker(cfg Config, action Action, checks ...Check) (*Checker, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if len(checks) == 0 {
+		return nil, config.Invalid("checks", 0, "need at least one probe")
+	}
+	c := &Checker{cfg: cfg, checks: checks, action: action, report: Report{Healthy: true}}
+	seen := map[string]bool{}
+	for i, ch := range checks {
+		if ch.Name == "" || ch.Probe == nil || seen[ch.Name] {
+			return nil, config.Invalid(fmt.Sprintf("checks[%d]", i), ch.Name, "needs a unique name and a probe")
+		}
+		seen[ch.Name] = true
+		c.report.Probes = append(c.report.Probes, ProbeReport{Name: ch.Name, Healthy: true})
+	}
+	return c, nil
+}
+
+// WithLogger sets the logger of the Checker before Run and returns it.
+func (c *Checker) WithLogger(log logr.Logger) *Checker {
+	c.log = log
+	return c
+}
+
+// Report returns the current state.
+func (c *Checker) Report() Report {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r := c.report
+	r.Probes = append([]ProbeReport(nil), r.Probes...)
+	return r
+}
+
+// Subscribe calls fn with each probe's transitions, in order, on a
+// goroutine of its own (dropping the oldest beyond 1024 pending).
+func (c *Checker) Subscribe(fn func(Event)) (cancel func()) {
+	return c.subs.Add(func(e Event, _ int) { fn(e) }, Event.String, c.log)
+}
+
+type result struct {
+	index int
+	err   error
+	at    time.Time
+}
+
+// Run checks until ctx ends, then waits for running probes (which ctx
+// cancels) and returns nil.
+func (c *Checker) Run(ctx context.Context) error {
+	results := make(chan result, len(c.checks))
+	running := make([]bool, len(c.checks))
+	inFlight := 0
+	defer func() {
+		for ; inFlight > 0; inFlight-- {
+			<-results
+		}
+	}()
+	tick := time.NewTimer(c.cfg.InitialDelay.Std())
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+			for i, ch := range c.checks {
+				if running[i] {
+					continue // never two runs of one probe at once
+				}
+				running[i] = true
+				inFlight++
+				go func() {
+					pctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout.Std())
+					defer cancel()
+					results <- result{index: i, err: ch.Probe.Check(pctx), at: time.Now()}
+				}()
+			}
+			tick.Reset(c.cfg.Interval.Std())
+		case r := <-results:
+			running[r.index] = false
+			inFlight--
+			if c.record(r) && c.action != nil {
+				c.act(ctx, tick)
+			}
+		}
+	}
+}
+
+// record applies one result and reports whether the agent as a whole just
+// turned unhealthy.
+func (c *Checker) record(r result) (turnedUnhealthy bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := &c.report.Probes[r.index]
+	p.LastCheck = r.at
+	wasHealthy := p.Healthy
+	if r.err == nil {
+		p.Successes++
+		p.Failures = 0
+		p.LastError = ""
+		if !p.Healthy && p.Successes >= c.cfg.SuccessThreshold {
+			p.Healthy = true
+		}
+	} else {
+		p.Failures++
+		p.Successes = 0
+		p.LastError = r.err.Error()
+		if p.Healthy && p.Failures >= c.cfg.FailureThreshold {
+			p.Healthy = false
+		}
+	}
+	if p.Healthy == wasHealthy {
+		return false
+	}
+	p.LastChange = r.at
+	c.subs.Publish(Event{Probe: p.Name, Healthy: p.Healthy, Err: p.LastError, Time: r.at})
+	overall := true
+	for _, q := range c.report.Probes {
+		overall = overall && q.Healthy
+	}
+	turnedUnhealthy = c.report.Healthy && !overall
+	c.report.Healthy = overall
+	return turnedUnhealthy
+}
+
+// act runs the action, then gives the agent Grace before the next check.
+// The new instance is judged afresh: every probe starts healthy again with
+// its counts cleared, so one that keeps failing triggers the action again.
+func (c *Checker) act(ctx context.Context, tick *time.Timer) {
+	report := c.Report()
+	c.log.Info("agent unhealthy; running the action", "report", report)
+	c.action(ctx, report)
+	c.mu.Lock()
+	c.report.Actions++
+	c.report.Healthy = true
+	for i := range c.report.Probes {
+		p := &c.report.Probes[i]
+		p.Healthy, p.Successes, p.Failures = true, 0, 0
+	}
+	c.mu.Unlock()
+	tick.Reset(c.cfg.Grace.Std())
+}

@@ -3,6 +3,7 @@ module github.com/tend-dev/tend
 go 1.26.0
 
 require (
+	github.com/fsnotify/fsnotify v1.10.1
 	github.com/go-logr/logr v1.4.4
 	github.com/google/go-cmp v0.7.0
 	go.uber.org/goleak v1.3.0

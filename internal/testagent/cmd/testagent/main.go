@@ -43,6 +43,7 @@ func main() {
 		hbEvery     = flag.Duration("heartbeat-every", 100*time.Millisecond, "heartbeat interval")
 		hbID        = flag.String("heartbeat-id", "agent", "agent_id in heartbeats")
 		hbStop      = flag.Duration("heartbeat-stop-after", 0, "stop sending heartbeats after this long (0: never)")
+		configFile  = flag.String("config", "", "load this file at start and on SIGHUP; exit 3 unless it holds \"valid: true\"")
 	)
 	flag.Parse()
 
@@ -55,6 +56,7 @@ func main() {
 		signal.Reset(syscall.SIGHUP)
 	}
 	writeFile(*pidFile, strconv.Itoa(os.Getpid())+"\n")
+	loadConfig(*configFile)
 	if *fork > 0 {
 		forkGrandchildren(*fork, *grandIgnore, *grandFile)
 	}
@@ -111,6 +113,7 @@ func main() {
 		case s := <-signals:
 			switch s {
 			case syscall.SIGHUP:
+				loadConfig(*configFile)
 				fmt.Println("reloaded")
 			case syscall.SIGTERM:
 				if !*ignoreTerm {
@@ -121,6 +124,20 @@ func main() {
 			}
 		}
 	}
+}
+
+// loadConfig stands in for an agent reading its config: a config without
+// "valid: true" makes it exit 3, as a real agent dies on a broken config.
+func loadConfig(path string) {
+	if path == "" {
+		return
+	}
+	b, err := os.ReadFile(path)
+	if err != nil || !strings.Contains(string(b), "valid: true") {
+		fmt.Fprintf(os.Stderr, "testagent: bad config %s\n", path)
+		os.Exit(3)
+	}
+	fmt.Printf("config loaded: %s\n", strings.SplitN(string(b), "\n", 2)[0])
 }
 
 // ballast keeps -alloc-mb memory reachable.

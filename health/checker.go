@@ -265,7 +265,13 @@ func (c *Checker) record(r result) (turnedUnhealthy bool) {
 // its counts cleared, so one that keeps failing triggers the action again.
 func (c *Checker) act(ctx context.Context, tick *time.Timer) {
 	report := c.Report()
-	c.log.Info("agent unhealthy; running the action", "report", report)
+	var failing []string
+	for _, p := range report.Probes {
+		if !p.Healthy {
+			failing = append(failing, p.Name)
+		}
+	}
+	c.log.Info("agent unhealthy; running the action", "failing", failing)
 	c.action(ctx, report)
 	c.mu.Lock()
 	c.report.Actions++

@@ -1,0 +1,199 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tend-dev/tend/internal/procfs"
+	"github.com/tend-dev/tend/internal/testagent"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// runningDaemon is the edge-daemon started as a process by a test.
+type runningDaemon struct {
+	cmd  *exec.Cmd
+	addr string
+}
+
+func startDaemon(t *testing.T, configPath, dataDir string) *runningDaemon {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "edge-daemon")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "-config", configPath, "-listen", "127.0.0.1:0", "-data", dataDir, "-shutdown-timeout", "10s")
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if rest, ok := strings.CutPrefix(sc.Text(), "status:  curl http://"); ok {
+				addr <- strings.TrimSuffix(rest, "/agents")
+			}
+		}
+	}()
+	select {
+	case a := <-addr:
+		return &runningDaemon{cmd: cmd, addr: a}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the daemon never printed its status address")
+		return nil
+	}
+}
+
+type agentJSON struct {
+	Name     string `json:"name"`
+	State    string `json:"state"`
+	PID      int    `json:"pid"`
+	Restarts int    `json:"restarts"`
+}
+
+func (d *runningDaemon) agents(t *testing.T) map[string]agentJSON {
+	t.Helper()
+	resp, err := http.Get("http://" + d.addr + "/agents")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var list []agentJSON
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]agentJSON{}
+	for _, a := range list {
+		out[a.Name] = a
+	}
+	return out
+}
+
+// waitAgents polls the status API until ok accepts it.
+func (d *runningDaemon) waitAgents(t *testing.T, what string, ok func(map[string]agentJSON) bool) map[string]agentJSON {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		a := d.agents(t)
+		if ok(a) {
+			return a
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status never showed %s; last %+v", what, a)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func agentEntry(agent, name, workDir string, args ...string) string {
+	quoted := make([]string, len(args))
+	for i, a := range args {
+		quoted[i] = fmt.Sprintf("%q", a)
+	}
+	return fmt.Sprintf("  - id: %s\n    binary_path: %s\n    work_dir: %s\n    start_seconds: 100ms\n    args: [%s]\n",
+		name, agent, filepath.Join(workDir, name), strings.Join(quoted, ", "))
+}
+
+func allRunning(names ...string) func(map[string]agentJSON) bool {
+	return func(a map[string]agentJSON) bool {
+		if len(a) != len(names) {
+			return false
+		}
+		for _, n := range names {
+			if a[n].State != "running" || a[n].PID == 0 {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+func TestEdgeDaemonEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the daemon")
+	}
+	dir := t.TempDir()
+	agent, err := testagent.Build(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "daemon.yaml")
+	write := func(body string) {
+		tmp := cfg + ".tmp"
+		os.WriteFile(tmp, []byte(body), 0o644)
+		os.Rename(tmp, cfg)
+	}
+	write("agents:\n" + agentEntry(agent, "a", dir) + agentEntry(agent, "b", dir, "-lines", "3", "-text", "hello") + agentEntry(agent, "c", dir))
+	d := startDaemon(t, cfg, filepath.Join(dir, "data"))
+	first := d.waitAgents(t, "a, b and c running", allRunning("a", "b", "c"))
+	seen := []int{first["a"].PID, first["b"].PID, first["c"].PID}
+
+	// Change b, drop c, add d: only b and d get new children.
+	write("agents:\n" + agentEntry(agent, "a", dir) + agentEntry(agent, "b", dir, "-lines", "3", "-text", "changed") + agentEntry(agent, "d", dir))
+	second := d.waitAgents(t, "the new agent set", func(a map[string]agentJSON) bool {
+		return allRunning("a", "b", "d")(a) && a["b"].PID != first["b"].PID
+	})
+	if second["a"].PID != first["a"].PID {
+		t.Error("an unchanged agent was restarted by a config reload")
+	}
+	if alive(first["c"].PID) || alive(first["b"].PID) {
+		t.Error("a removed or replaced agent's process is still alive")
+	}
+	seen = append(seen, second["b"].PID, second["d"].PID)
+
+	// A broken config is rejected and nothing running is touched.
+	write("agents:\n  - id: a\n    binary_path: [oops\n")
+	time.Sleep(time.Second)
+	if now := d.agents(t); now["a"].PID != second["a"].PID || now["b"].PID != second["b"].PID || len(now) != 3 {
+		t.Fatalf("a broken config disturbed the agents: %+v", now)
+	}
+
+	resp, err := http.Get("http://" + d.addr + "/agents/b/logs?n=3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs struct{ Lines []string }
+	json.NewDecoder(resp.Body).Decode(&logs)
+	resp.Body.Close()
+	if len(logs.Lines) != 3 || !strings.HasSuffix(logs.Lines[2], "stdout: changed 3") {
+		t.Fatalf("log tail %q", logs.Lines)
+	}
+
+	resp, err = http.Post("http://"+d.addr+"/agents/a/restart", "", nil)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("restart via API: %v %v", err, resp.Status)
+	}
+	resp.Body.Close()
+	third := d.waitAgents(t, "a restarted", func(a map[string]agentJSON) bool {
+		return allRunning("a", "b", "d")(a) && a["a"].PID != second["a"].PID
+	})
+	seen = append(seen, third["a"].PID)
+
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	if err := d.cmd.Wait(); err != nil {
+		t.Fatalf("daemon exit after SIGTERM: %v", err)
+	}
+	for _, pid := range seen {
+		if alive(pid) {
+			t.Errorf("agent process %d survived the daemon's shutdown", pid)
+		}
+	}
+}
+
+func alive(pid int) bool {
+	st, err := procfs.ReadStat(pid)
+	return err == nil && st.Live()
+}

@@ -1,0 +1,142 @@
+// Command edge-daemon is a small but real host daemon assembled from tend:
+// it supervises the agents its config file lists (in the seed's format),
+// gives each a rotated log, heartbeat socket and health checks, restarts
+// the unhealthy, sends SIGHUP when an agent's config file changes,
+// reconciles the agent list when its own config changes, and serves a
+// JSON status API on localhost.
+//
+//	go run ./examples/edge-daemon                          # the built-in demo
+//	go run ./examples/edge-daemon -config configs/exporters.yaml
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/tend-dev/tend/reload"
+)
+
+func main() {
+	if mode := os.Getenv(demoEnv); mode != "" {
+		os.Exit(runDemoAgent(mode))
+	}
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "edge-daemon:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	configPath := flag.String("config", "", "daemon config file (YAML or JSON, the seed's format); empty runs the built-in demo")
+	dataDir := flag.String("data", filepath.Join(os.TempDir(), "tend-edge-daemon"), "state file, and logs of agents without a work_dir")
+	listen := flag.String("listen", "127.0.0.1:8080", "address of the status API")
+	shutdownTimeout := flag.Duration("shutdown-timeout", 20*time.Second, "how long shutdown may take before agents are killed")
+	flag.Parse()
+
+	log := logr.FromSlogHandler(slog.NewTextHandler(os.Stderr, nil))
+	// The host, not the library, owns the process's signals.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	if err := os.MkdirAll(*dataDir, 0o750); err != nil {
+		return err
+	}
+	var cfg daemonConfig
+	var err error
+	path := ""
+	if *configPath != "" {
+		if path, err = filepath.Abs(*configPath); err != nil {
+			return err
+		}
+		cfg, err = loadConfig(path)
+	} else {
+		cfg, err = prepareDemo(*dataDir)
+	}
+	if err != nil {
+		return err
+	}
+	d, err := newDaemon(ctx, log, *dataDir, path)
+	if err != nil {
+		return err
+	}
+	if err := d.apply(ctx, cfg); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		d.shutdown(context.Background())
+		return fmt.Errorf("status API: %w", err)
+	}
+	watchCtx, stopWatching := context.WithCancel(context.Background())
+	watched := make(chan struct{})
+	go func() { d.watcher.Run(watchCtx); close(watched) }()
+	srv := &http.Server{Handler: d.statusHandler(), ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	banner(d, path, ln.Addr().String())
+	if path == "" {
+		go demoReload(ctx, d, cfg)
+	}
+
+	<-ctx.Done()
+	log.Info("shutting down", "deadline", shutdownTimeout.String())
+	stopWatching()
+	<-watched
+	sctx, cancel := context.WithTimeout(context.Background(), *shutdownTimeout)
+	defer cancel()
+	srv.Shutdown(sctx)
+	if err := d.shutdown(sctx); err != nil {
+		return err
+	}
+	log.Info("all agents stopped")
+	return nil
+}
+
+// banner tells a newcomer what runs and where to look.
+func banner(d *daemon, configPath, addr string) {
+	source := configPath
+	if source == "" {
+		source = "built-in demo (run with -config FILE for your own)"
+	}
+	fmt.Printf("\nedge-daemon: supervising %d agents from %s\n", len(d.group.List()), source)
+	d.mu.Lock()
+	for _, st := range d.group.List() {
+		if rt := d.agents[st.Name]; rt != nil {
+			fmt.Printf("  %-12s %-9s log %s\n", st.Name, st.State, rt.rotator.Path())
+		}
+	}
+	d.mu.Unlock()
+	fmt.Printf("status:  curl http://%s/agents\n", addr)
+	fmt.Printf("logs:    curl 'http://%s/agents/crasher/logs?n=20'\n", addr)
+	fmt.Printf("control: curl -X POST http://%s/agents/healthy/restart\n", addr)
+	fmt.Printf("stop with Ctrl-C (SIGTERM works too)\n\n")
+}
+
+// demoReload changes the healthy agent's config file after a while, so the
+// demo shows a config change turning into a SIGHUP.
+func demoReload(ctx context.Context, d *daemon, cfg daemonConfig) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-time.After(15 * time.Second):
+	}
+	for _, a := range cfg.Agents {
+		if a.ConfigFile == "" {
+			continue
+		}
+		err := reload.Update(a.ConfigFile, map[string]any{"greeting": "hello again", "updated_at": time.Now().Format(time.RFC3339)}, nil)
+		if err != nil && !errors.Is(err, context.Canceled) {
+			d.log.Error(err, "demo config update failed")
+		}
+	}
+}

@@ -54,13 +54,13 @@ func TestAgentsWinOverAgentWithWarning(t *testing.T) {
 
 func TestBadConfigNamesAgentAndKey(t *testing.T) {
 	for doc, want := range map[string]string{
-		"agents:\n- id: a\n  restart:\n    max_retries: many\n":        "id a",
-		"agents:\n- id: a\n  health_check:\n    interval: often\n":      `"often"`,
-		"agents:\n- id: a\n  helth_check: {}\n":                         `unknown field "helth_check"`,
-		"agents:\n- id: a\n- id: a\n":                                   `"a" is used twice`,
-		"agents:\n- id: a/b\n":                                          "path separators",
-		"agent_defaults: {}\n":                                          "no agents",
-		"agents:\n- id: a\nextra: 1\n":                                  `unknown field "extra"`,
+		"agents:\n- id: a\n  restart:\n    max_retries: many\n":           "id a",
+		"agents:\n- id: a\n  health_check:\n    interval: often\n":        `"often"`,
+		"agents:\n- id: a\n  helth_check: {}\n":                           `unknown field "helth_check"`,
+		"agents:\n- id: a\n- id: a\n":                                     `"a" is used twice`,
+		"agents:\n- id: a/b\n":                                            "path separators",
+		"agent_defaults: {}\n":                                            "no agents",
+		"agents:\n- id: a\nextra: 1\n":                                    `unknown field "extra"`,
 		"agents:\n- id: x\n  restart:\n    backoff_base: 10s\n  bad: 1\n": "id x",
 	} {
 		_, err := parseConfig([]byte(doc))

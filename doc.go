@@ -7,23 +7,38 @@
 //
 // The packages, each usable on its own:
 //
-//   - backoff: how long to wait before the n-th consecutive restart.
 //   - supervisor: Process, one child's whole lifecycle (start criterion,
-//     restart policy, stop escalation to SIGKILL of its process group,
-//     events); Group, many children by name.
+//     restart policy with backoff and restart limit, stop escalation to
+//     SIGKILL of its process group, crash tail, ordered events); Group, many
+//     children by name, reconciled with Apply, persisted through a Store.
+//   - backoff: how long to wait before the n-th consecutive restart.
+//   - health: probes (process alive, heartbeat, CPU and memory, HTTP, TCP,
+//     exec), a Checker that acts when an agent turns unhealthy, and a
+//     heartbeat server on a Unix socket.
+//   - logs: rotating log files (size, time, gzip) written in whole lines,
+//     and Tail and Search over them and their archives.
+//   - reload: a config file Watcher, atomic rewrites of YAML and JSON
+//     documents, and a Transaction that rolls back a change that fails.
 //   - config: the value types shared by decodable configuration (Duration
-//     reads "30s"; FieldError names the key a user got wrong).
+//     reads "30s"; FieldError names the key a user got wrong; Merge applies
+//     a merge patch, as agent_defaults need).
 //
-// A host daemon typically wires them like this:
+// A host daemon typically wires them like this (examples/edge-daemon does
+// it in full):
 //
+//	logFile, _ := logs.New(logs.Options{Path: "/var/log/agents/node-exporter.log", Compress: true})
 //	p, err := supervisor.New(supervisor.Spec{
 //		Name:   "node-exporter",
 //		Path:   "/usr/bin/prometheus-node-exporter",
-//		Stdout: logFile,
-//		Restart: supervisor.RestartSpec{Policy: supervisor.RestartAlways},
+//		Stdout: logFile.Stream("stdout"),
+//		Stderr: logFile.Stream("stderr"),
 //	})
 //	if err != nil { ... }          // bad input is reported here, naming the field
 //	if err := p.Start(ctx); err != nil { ... }
+//	checker, _ := health.NewChecker(health.Config{},
+//		func(ctx context.Context, _ health.Report) { p.Restart(ctx) },
+//		health.Check{Name: "metrics", Probe: health.HTTPGet("http://127.0.0.1:9100/metrics")})
+//	go checker.Run(ctx)
 //	defer p.Stop(context.Background())
 //
 // tend is a polite guest in the host's process: no global state, no signal

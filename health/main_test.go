@@ -1,34 +1,14 @@
 package health
 
 import (
-	"fmt"
 	"os"
 	"testing"
 
 	"github.com/tend-dev/tend/internal/testagent"
-	"go.uber.org/goleak"
 )
 
 var agentPath string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "tend-health-test")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	agentPath, err = testagent.Build(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	os.Exit(testagent.Main(m, &agentPath))
 }

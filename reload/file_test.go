@@ -4,14 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/tend-dev/tend/internal/testagent"
 )
 
 func TestDocumentMergeKeepsFormat(t *testing.T) {
@@ -78,15 +76,7 @@ func writeForever(path string) {
 func TestUpdateSurvivesKillMidway(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "agent.yaml")
 	write(t, path, "generation: -1\npayload: \"\"\n")
-	for round := range 25 {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), writerEnv+"="+path)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(time.Duration(10+round*4) * time.Millisecond)
-		cmd.Process.Signal(syscall.SIGKILL)
-		cmd.Wait()
+	testagent.KillMidWrite(t, writerEnv, path, 25, func(round int) {
 		d, err := ReadDocument(path)
 		if err != nil {
 			t.Fatalf("round %d: torn config: %v", round, err)
@@ -95,7 +85,7 @@ func TestUpdateSurvivesKillMidway(t *testing.T) {
 		if want := strings.Repeat("y", max(gen, 0)%3000); d.Data["payload"] != want {
 			t.Fatalf("round %d: generation %d with a payload of %d bytes", round, gen, len(d.Data["payload"].(string)))
 		}
-	}
+	})
 }
 
 func FuzzFormatAndParse(f *testing.F) {

@@ -1,12 +1,10 @@
 package reload
 
 import (
-	"fmt"
 	"os"
 	"testing"
 
 	"github.com/tend-dev/tend/internal/testagent"
-	"go.uber.org/goleak"
 )
 
 var agentPath string
@@ -18,23 +16,5 @@ func TestMain(m *testing.M) {
 		writeForever(path)
 		return
 	}
-	dir, err := os.MkdirTemp("", "tend-reload-test")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	agentPath, err = testagent.Build(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	os.Exit(testagent.Main(m, &agentPath))
 }

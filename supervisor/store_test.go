@@ -1,10 +1,8 @@
 package supervisor
 
 import (
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -13,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/tend-dev/tend/internal/testagent"
 )
 
 func TestFileStoreRoundTrip(t *testing.T) {
@@ -61,19 +60,8 @@ const storeWriterEnv = "TEND_TEST_STORE_WRITER"
 // A host killed while writing its state leaves a file that still loads.
 func TestFileStoreSurvivesCrashMidWrite(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.json")
-	for round := range 20 {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), storeWriterEnv+"="+path)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(time.Duration(20+round*7) * time.Millisecond)
-		cmd.Process.Signal(syscall.SIGKILL)
-		cmd.Wait()
+	testagent.KillMidWrite(t, storeWriterEnv, path, 20, func(round int) {
 		s, err := NewFileStore(path)
-		if errors.Is(err, os.ErrNotExist) {
-			continue
-		}
 		if err != nil {
 			t.Fatalf("round %d: the store does not load after a crash: %v", round, err)
 		}
@@ -83,7 +71,7 @@ func TestFileStoreSurvivesCrashMidWrite(t *testing.T) {
 				t.Fatalf("round %d: record %d is %+v", round, i, r)
 			}
 		}
-	}
+	})
 }
 
 // runStoreWriter is the writer process of the crash test: it rewrites the

@@ -3,14 +3,12 @@ package atomicfile
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
+	"github.com/tend-dev/tend/internal/testagent"
 	"go.uber.org/goleak"
 )
 
@@ -72,21 +70,11 @@ func TestWriteSurvivesKillMidway(t *testing.T) {
 	if testing.Short() {
 		rounds = 5
 	}
-	for round := range rounds {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), writerEnv+"="+path)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
+	testagent.KillMidWrite(t, writerEnv, path, rounds, func(int) {
+		if b, err := os.ReadFile(path); err == nil { // absent: killed before its first rename
+			checkWhole(t, b)
 		}
-		time.Sleep(time.Duration(5+round*3) * time.Millisecond)
-		cmd.Process.Signal(syscall.SIGKILL)
-		cmd.Wait()
-		b, err := os.ReadFile(path)
-		if os.IsNotExist(err) {
-			continue // killed before its first rename
-		}
-		checkWhole(t, b)
-	}
+	})
 }
 
 func checkWhole(t *testing.T, b []byte) {

@@ -122,15 +122,16 @@ restart:
 
 func TestSpecDecodeErrorsNameTheKey(t *testing.T) {
 	for doc, want := range map[string]string{
-		"name: a\nbogus: 1\n":                 `unknown field "bogus"`,
-		"name: a\nrestart:\n  max_retries: x": "restart.max_retries",
-		"name: a\nstop_timeout: 5 seconds\n":  `"5 seconds"`,
-		"name: a\nstop_signal: SIGFOO\n":      `"SIGFOO"`,
+		"name: a\nbogus: 1\n":                 `field "bogus": json: unknown field "bogus"`,
+		"name: a\nrestart:\n  max_retries: x": `field "restart.max_retries"`,
+		"name: a\nstop_timeout: 5 seconds\n":  `field "stop_timeout": duration "5 seconds"`,
+		"name: a\nstop_signal: SIGFOO\n":      `field "stop_signal": signal "SIGFOO"`,
+		"name: a\nrestart:\n  policy: [x]\n": `field "restart.policy"`,
 	} {
 		var s Spec
-		err := yaml.UnmarshalStrict([]byte(doc), &s)
+		err := config.Decode([]byte(doc), &s)
 		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("decode %q: %v, want an error naming %s", doc, err, want)
+			t.Errorf("decode %q: %v, want an error containing %s", doc, err, want)
 		}
 	}
 }

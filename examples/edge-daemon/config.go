@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"github.com/tend-dev/tend/health"
 	"github.com/tend-dev/tend/logs"
 	"github.com/tend-dev/tend/supervisor"
-	"sigs.k8s.io/yaml"
 )
 
 // agentConfig is one agent entry of the daemon's config file: tend's
@@ -88,7 +86,7 @@ func parseConfig(data []byte) (daemonConfig, error) {
 		Agents        []map[string]any `json:"agents"`
 		Agent         map[string]any   `json:"agent"`
 	}
-	if err := yaml.UnmarshalStrict(data, &file); err != nil {
+	if err := config.Decode(data, &file); err != nil {
 		return daemonConfig{}, err
 	}
 	var c daemonConfig
@@ -112,10 +110,8 @@ func parseConfig(data []byte) (daemonConfig, error) {
 		if err != nil {
 			return daemonConfig{}, err
 		}
-		dec := json.NewDecoder(bytes.NewReader(merged))
-		dec.DisallowUnknownFields()
 		var a agentConfig
-		if err := dec.Decode(&a); err != nil {
+		if err := config.Decode(merged, &a); err != nil {
 			return daemonConfig{}, fmt.Errorf("agents[%d] (%v): %w", i, describe(raw), err)
 		}
 		name := a.Identity()

@@ -1,0 +1,129 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"sort"
+	"strconv"
+
+	"sigs.k8s.io/yaml"
+)
+
+// Decode reads a YAML or JSON document (JSON is YAML) into v strictly:
+// unknown keys and bad values are errors. The error names the key path at
+// fault, e.g. `field "agents[2].restart.backoff_base": duration "soon": ...`,
+// even where encoding/json would only quote the value (a Duration's or
+// another type's own decoding error).
+func Decode(data []byte, v any) error {
+	js, err := yaml.YAMLToJSON(data)
+	if err != nil {
+		return err
+	}
+	err = decodeStrict(js, v)
+	if err == nil {
+		return nil
+	}
+	var doc any
+	if json.Unmarshal(js, &doc) != nil {
+		return err
+	}
+	if path := locate(reflect.TypeOf(v).Elem(), doc, nil); path != "" {
+		return fmt.Errorf("field %q: %w", path, err)
+	}
+	return err
+}
+
+func decodeStrict(js []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
+}
+
+// locate finds the deepest key path whose value alone fails to decode into
+// a fresh value of t, by decoding the document cut down to that one path.
+func locate(t reflect.Type, node any, steps []step) string {
+	if len(steps) > 0 && fails(t, steps, emptied(node)) {
+		return "" // the container itself is wrong here, not something in it
+	}
+	switch n := node.(type) {
+	case map[string]any:
+		keys := make([]string, 0, len(n))
+		for k := range n {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			path := append(append([]step(nil), steps...), step{key: k})
+			if fails(t, path, n[k]) {
+				if deeper := locate(t, n[k], path); deeper != "" {
+					return deeper
+				}
+				return render(path)
+			}
+		}
+	case []any:
+		for i, e := range n {
+			path := append(append([]step(nil), steps...), step{index: i, isIndex: true})
+			if fails(t, path, e) {
+				if deeper := locate(t, e, path); deeper != "" {
+					return deeper
+				}
+				return render(path)
+			}
+		}
+	}
+	return ""
+}
+
+// emptied returns an empty container of node's kind.
+func emptied(node any) any {
+	switch node.(type) {
+	case map[string]any:
+		return map[string]any{}
+	case []any:
+		return []any{}
+	}
+	return node
+}
+
+// step is one key or list index of a path in the document.
+type step struct {
+	key     string
+	index   int
+	isIndex bool
+}
+
+// fails reports whether the document holding only value at path fails to
+// decode into a fresh t. A list index is rebuilt as a one-element list.
+func fails(t reflect.Type, path []step, value any) bool {
+	doc := value
+	for i := len(path) - 1; i >= 0; i-- {
+		if path[i].isIndex {
+			doc = []any{doc}
+		} else {
+			doc = map[string]any{path[i].key: doc}
+		}
+	}
+	js, err := json.Marshal(doc)
+	if err != nil {
+		return false
+	}
+	return decodeStrict(js, reflect.New(t).Interface()) != nil
+}
+
+func render(path []step) string {
+	var b []byte
+	for i, s := range path {
+		if s.isIndex {
+			b = append(append(append(b, '['), strconv.Itoa(s.index)...), ']')
+			continue
+		}
+		if i > 0 {
+			b = append(b, '.')
+		}
+		b = append(b, s.key...)
+	}
+	return string(b)
+}

@@ -1,0 +1,72 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/yaml"
+)
+
+type decodeInner struct {
+	BackoffBase Duration `json:"backoff_base"`
+	MaxRetries  int      `json:"max_retries"`
+}
+
+type decodeEmbedded struct {
+	Name string `json:"name"`
+}
+
+type decodeAgent struct {
+	decodeEmbedded
+	Restart decodeInner `json:"restart"`
+}
+
+type decodeFile struct {
+	Agents []decodeAgent `json:"agents"`
+}
+
+func TestDecodeNamesTheKeyPath(t *testing.T) {
+	tests := map[string]string{
+		"agents:\n- name: a\n- name: b\n  restart:\n    backoff_base: soon\n": `field "agents[1].restart.backoff_base": duration "soon"`,
+		"agents:\n- name: a\n  restart:\n    max_retries: lots\n":             `field "agents[0].restart.max_retries"`,
+		"agents:\n- name: a\n  restrt: {}\n":                                  `field "agents[0].restrt": json: unknown field "restrt"`,
+		"agent: {}\n":                                                         `field "agent"`,
+	}
+	for doc, want := range tests {
+		var f decodeFile
+		err := Decode([]byte(doc), &f)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %s", doc, err, want)
+		}
+	}
+	var f decodeFile
+	if err := Decode([]byte("agents:\n- name: a\n  restart:\n    backoff_base: 5s\n"), &f); err != nil {
+		t.Fatal(err)
+	}
+	if f.Agents[0].Name != "a" || f.Agents[0].Restart.BackoffBase.Std() != 5*time.Second {
+		t.Fatalf("decoded %+v", f)
+	}
+	if err := Decode([]byte("agents: [unclosed\n"), &f); err == nil {
+		t.Fatal("malformed YAML decoded")
+	}
+}
+
+// FuzzDecode feeds arbitrary documents: Decode must never panic, and an
+// error must come back for anything the strict decoder rejects.
+func FuzzDecode(f *testing.F) {
+	f.Add([]byte("agents:\n- name: a\n  restart:\n    backoff_base: 5s\n"))
+	f.Add([]byte("agents: [{restart: {max_retries: [1]}}]"))
+	f.Add([]byte("{"))
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		var a, b decodeFile
+		err := Decode(doc, &a)
+		js, yerr := yaml.YAMLToJSON(doc)
+		if yerr != nil {
+			return
+		}
+		if strict := decodeStrict(js, &b); (strict == nil) != (err == nil) {
+			t.Fatalf("Decode error %v but strict decoding error %v", err, strict)
+		}
+	})
+}

@@ -126,7 +126,7 @@ func TestSpecDecodeErrorsNameTheKey(t *testing.T) {
 		"name: a\nrestart:\n  max_retries: x": `field "restart.max_retries"`,
 		"name: a\nstop_timeout: 5 seconds\n":  `field "stop_timeout": duration "5 seconds"`,
 		"name: a\nstop_signal: SIGFOO\n":      `field "stop_signal": signal "SIGFOO"`,
-		"name: a\nrestart:\n  policy: [x]\n": `field "restart.policy"`,
+		"name: a\nrestart:\n  policy: [x]\n":  `field "restart.policy"`,
 	} {
 		var s Spec
 		err := config.Decode([]byte(doc), &s)

@@ -9,29 +9,34 @@ import (
 	"github.com/go-logr/logr"
 )
 
-// copyBufferSize is the read size of an output pipe: large enough for a
-// burst of log lines, small enough that a thousand idle agents stay cheap.
-const copyBufferSize = 8 << 10
+// Output pipe read sizes: reads start small, so a quiet agent holds little
+// memory, and grow while they come back full, up to a size that keeps a
+// burst of log lines cheap.
+const (
+	minCopyBuffer = 512
+	maxCopyBuffer = 8 << 10
+)
 
 // drainTimeout bounds how long output copying may go on after the child's
 // process group is gone; only a grandchild that escaped the group (setsid)
 // can hold a pipe open that long.
 const drainTimeout = 2 * time.Second
 
-// tailBuffer keeps the last cap bytes written to it. Stdout and stderr
-// copiers share one, so it shows the end of the output as it interleaved.
+// tailBuffer keeps the last size bytes written to it, growing to that size
+// only as output arrives. Stdout and stderr copiers share one, so it shows
+// the end of the output as it interleaved.
 type tailBuffer struct {
 	mu   sync.Mutex
+	size int
 	buf  []byte
-	next int // write position once full
-	full bool
+	next int // write position once len(buf) == size
 }
 
 func newTailBuffer(size int) *tailBuffer {
 	if size <= 0 {
 		return nil
 	}
-	return &tailBuffer{buf: make([]byte, 0, size)}
+	return &tailBuffer{size: size}
 }
 
 func (t *tailBuffer) Write(p []byte) (int, error) {
@@ -41,22 +46,19 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n := len(p)
-	size := cap(t.buf)
-	if len(p) >= size {
-		p = p[len(p)-size:]
+	if len(p) >= t.size {
+		p = p[len(p)-t.size:]
 	}
 	for len(p) > 0 {
-		if !t.full {
-			room := size - len(t.buf)
-			k := min(room, len(p))
+		if len(t.buf) < t.size {
+			k := min(t.size-len(t.buf), len(p))
 			t.buf = append(t.buf, p[:k]...)
 			p = p[k:]
-			t.full = len(t.buf) == size
 			continue
 		}
 		k := copy(t.buf[t.next:], p)
 		p = p[k:]
-		t.next = (t.next + k) % size
+		t.next = (t.next + k) % t.size
 	}
 	return n, nil
 }
@@ -68,7 +70,7 @@ func (t *tailBuffer) String() string {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if !t.full {
+	if len(t.buf) < t.size {
 		return string(t.buf)
 	}
 	return string(t.buf[t.next:]) + string(t.buf[:t.next])
@@ -79,7 +81,7 @@ func (t *tailBuffer) String() string {
 // goes on: the child must never block on a full pipe or die of SIGPIPE
 // because the host's writer failed.
 func copyOutput(r *os.File, w io.Writer, tail *tailBuffer, stream string, log logr.Logger) {
-	buf := make([]byte, copyBufferSize)
+	buf := make([]byte, minCopyBuffer)
 	limiter := errorLimiter{every: 10 * time.Second}
 	for {
 		n, err := r.Read(buf)
@@ -95,6 +97,9 @@ func copyOutput(r *os.File, w io.Writer, tail *tailBuffer, stream string, log lo
 		}
 		if err != nil {
 			return
+		}
+		if n == len(buf) && len(buf) < maxCopyBuffer {
+			buf = make([]byte, 2*len(buf)) // the agent writes in bursts: read more at once
 		}
 	}
 }

@@ -36,8 +36,10 @@ func superviseMany(t *testing.T, n int, blocking bool) int {
 	}
 	g := newGroup(t, GroupOptions{})
 	for i := range n {
+		// The default crash tail pipes stdout and stderr: their copiers
+		// must park in the netpoller as well.
 		cfg, err := g.resolve(Spec{Name: fmt.Sprintf("s%d", i), Path: sleep, Args: []string{"100000"},
-			StartSeconds: 1, TailBytes: -1})
+			StartSeconds: 1})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -40,10 +40,11 @@ func main() {
 	ns := flag.String("n", "100,1000,5000", "agent counts, comma separated")
 	window := flag.Duration("window", 60*time.Second, "how long the agents idle while CPU time is measured")
 	mode := flag.String("mode", "", "internal: measure one mode in this process")
+	tail := flag.Bool("tail", false, "keep tend's crash tail, which pipes each agent's stdout and stderr")
 	flag.Parse()
 	if *mode != "" {
 		n, _ := strconv.Atoi(*ns)
-		r, err := measure(*mode, n, *window)
+		r, err := measure(*mode, n, *window, *tail)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
@@ -55,7 +56,7 @@ func main() {
 	fmt.Println("|---|---|---|---|---|---|---|---|")
 	for _, field := range strings.Split(*ns, ",") {
 		for _, m := range []string{"bare", "tend"} {
-			r, err := runMode(m, field, *window)
+			r, err := runMode(m, field, *window, *tail)
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "%s n=%s: %v\n", m, field, err)
 				os.Exit(1)
@@ -67,13 +68,13 @@ func main() {
 }
 
 // runMode re-executes this program to measure one mode in a clean process.
-func runMode(mode, n string, window time.Duration) (result, error) {
+func runMode(mode, n string, window time.Duration, tail bool) (result, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return result{}, err
 	}
 	var out bytes.Buffer
-	cmd := exec.Command(self, "-mode", mode, "-n", n, "-window", window.String())
+	cmd := exec.Command(self, "-mode", mode, "-n", n, "-window", window.String(), "-tail="+strconv.FormatBool(tail))
 	cmd.Stdout, cmd.Stderr = &out, os.Stderr
 	if err := cmd.Run(); err != nil {
 		return result{}, err
@@ -82,7 +83,7 @@ func runMode(mode, n string, window time.Duration) (result, error) {
 	return r, json.Unmarshal(out.Bytes(), &r)
 }
 
-func measure(mode string, n int, window time.Duration) (result, error) {
+func measure(mode string, n int, window time.Duration, tail bool) (result, error) {
 	sleep, err := exec.LookPath("sleep")
 	if err != nil {
 		return result{}, err
@@ -94,7 +95,7 @@ func measure(mode string, n int, window time.Duration) (result, error) {
 	t0 := time.Now()
 	switch mode {
 	case "tend":
-		stop, err = startTend(sleep, n)
+		stop, err = startTend(sleep, n, tail)
 	case "bare":
 		stop, err = startBare(sleep, n)
 	default:
@@ -119,14 +120,18 @@ func measure(mode string, n int, window time.Duration) (result, error) {
 	return r, nil
 }
 
-func startTend(sleep string, n int) (func() error, error) {
+func startTend(sleep string, n int, tail bool) (func() error, error) {
+	tailBytes := -1
+	if tail {
+		tailBytes = 0 // the default crash tail
+	}
 	g, err := supervisor.NewGroup(supervisor.GroupOptions{})
 	if err != nil {
 		return nil, err
 	}
 	for i := range n {
 		if _, err := g.Add(supervisor.Spec{Name: fmt.Sprintf("agent-%d", i), Path: sleep,
-			Args: []string{"1000000"}, StartSeconds: 1, TailBytes: -1}); err != nil {
+			Args: []string{"1000000"}, StartSeconds: 1, TailBytes: tailBytes}); err != nil {
 			return nil, err
 		}
 	}

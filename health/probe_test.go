@@ -88,13 +88,13 @@ func TestHeartbeat(t *testing.T) {
 func TestResourcesCPUAndMemory(t *testing.T) {
 	ctx := context.Background()
 	spinner := startAgent(t, "-spin")
-	cpu := NewResources(pidOf(spinner), Limits{CPUPercent: 30, Sustain: 300 * time.Millisecond})
+	cpu := NewResources(pidOf(spinner), Limits{CPUPercent: 15, Sustain: 300 * time.Millisecond})
 	cpu.Check(ctx) // first sample: no delta yet
 	time.Sleep(200 * time.Millisecond)
 	if err := cpu.Check(ctx); err != nil {
 		t.Fatalf("over the limit for less than Sustain must pass: %v", err)
 	}
-	if u := cpu.Last(); u.CPUPercent < 50 {
+	if u := cpu.Last(); u.CPUPercent < 25 { // a full core when the machine is idle; less when CI is busy
 		t.Fatalf("spinning agent measured at %.1f%% CPU", u.CPUPercent)
 	}
 	time.Sleep(350 * time.Millisecond)
@@ -113,7 +113,7 @@ func TestResourcesCPUAndMemory(t *testing.T) {
 	}
 
 	idle := startAgent(t)
-	quiet := NewResources(pidOf(idle), Limits{CPUPercent: 30, RSSBytes: 1 << 30, Sustain: time.Nanosecond})
+	quiet := NewResources(pidOf(idle), Limits{CPUPercent: 30, RSSBytes: 1 << 30, Sustain: 120 * time.Millisecond})
 	for range 3 {
 		if err := quiet.Check(ctx); err != nil {
 			t.Fatalf("idle agent: %v", err)
@@ -140,7 +140,7 @@ func TestResourcesTreeCountsDescendants(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	tu, _ := tree.Sample(context.Background())
 	au, _ := alone.Sample(context.Background())
-	if tu.Processes < 2 || tu.CPUPercent < 50 || au.CPUPercent > 20 {
+	if tu.Processes < 2 || tu.CPUPercent < 25 || au.CPUPercent > 20 {
 		t.Fatalf("tree %+v, shell alone %+v: want the spinning child counted only in the tree", tu, au)
 	}
 }

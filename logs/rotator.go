@@ -23,8 +23,10 @@ type Rotator struct {
 	limit int64 // MaxSizeMB in bytes
 
 	mu         sync.Mutex
-	size       int64 // bytes in the live file, by our count
-	dirty      bool  // written since the last rotation
+	size       int64  // bytes in the live file, by our count
+	inode      uint64 // of the live file we write to
+	lastCheck  time.Time
+	dirty      bool // written since the last rotation
 	lastRotate time.Time
 	closed     bool
 	stats      Stats
@@ -81,6 +83,7 @@ func New(opts Options) (*Rotator, error) {
 		opts:  opts,
 		limit: int64(opts.MaxSizeMB) << 20,
 		size:  info.Size(),
+		inode: inodeOf(info),
 		lj: &lumberjack.Logger{
 			Filename:   path,
 			MaxSize:    opts.MaxSizeMB,
@@ -109,6 +112,7 @@ func (r *Rotator) Write(p []byte) (int, error) {
 	if r.closed {
 		return 0, ErrClosed
 	}
+	r.reopenIfReplaced()
 	for rest := p; len(rest) > 0; {
 		chunk := rest
 		if int64(len(chunk)) > r.limit {
@@ -188,8 +192,53 @@ func (r *Rotator) rotateLocked() error {
 		return err
 	}
 	r.size, r.dirty = 0, false
+	r.inode = inodeAt(r.opts.Path)
 	r.stats.Rotations++
 	return nil
+}
+
+// replacedCheckEvery is how often a Write looks whether the live file was
+// deleted or replaced underneath (by logrotate, an operator's rm).
+const replacedCheckEvery = time.Second
+
+// reopenIfReplaced starts a new live file when the one lumberjack writes to
+// is no longer at Path: lumberjack would go on writing into the unlinked
+// file, where nobody sees the lines.
+func (r *Rotator) reopenIfReplaced() {
+	now := time.Now()
+	if now.Sub(r.lastCheck) < replacedCheckEvery {
+		return
+	}
+	r.lastCheck = now
+	if inodeAt(r.opts.Path) == r.inode {
+		return
+	}
+	err := r.lj.Close()
+	if err == nil {
+		err = createFile(r.opts.Path, fs.FileMode(r.opts.FileMode))
+	}
+	if err != nil {
+		r.failed(err, "cannot recreate log file removed underneath")
+		return
+	}
+	r.opts.Logger.Info("log file was removed or replaced underneath; writing a new one", "path", r.opts.Path)
+	r.size, r.inode = 0, inodeAt(r.opts.Path)
+}
+
+func inodeOf(info fs.FileInfo) uint64 {
+	if st, ok := info.Sys().(*syscall.Stat_t); ok {
+		return st.Ino
+	}
+	return 0
+}
+
+// inodeAt returns the inode at path, or 0 when nothing is there.
+func inodeAt(path string) uint64 {
+	info, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return inodeOf(info)
 }
 
 // backupName is lumberjack's name for a backup rotated at t, so that its

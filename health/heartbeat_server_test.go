@@ -127,10 +127,12 @@ func TestHeartbeatServerSurvivesGarbage(t *testing.T) {
 	for _, c := range flood {
 		c.Close()
 	}
+	dialled := int64(len(cases) + 1 + len(flood)) // garbage, silent, flood
 	waitFor(t, "the flood to drain", func() bool {
+		st := s.Stats()
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		return len(s.conns) == 0
+		return st.AcceptedConns+st.RefusedConns == dialled && len(s.conns) == 0
 	})
 	c := dial(t, path)
 	fmt.Fprint(c, good, good)

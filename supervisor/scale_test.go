@@ -81,7 +81,11 @@ func TestManyAgentsFewThreads(t *testing.T) {
 		n = 100
 	}
 	running := superviseMany(t, n, false)
-	if bound := 40; running > bound {
+	// A blocked Wait per child would need n threads. The runtime keeps the
+	// threads it created for the burst of fork/exec syscalls during StartAll
+	// (a handful on an idle machine, a few dozen on a loaded one), so the
+	// bound is far below n rather than a small constant.
+	if bound := n / 5; running > bound {
 		t.Fatalf("%d OS threads while %d agents run, want at most %d", running, n, bound)
 	}
 	t.Logf("%d agents on %d OS threads", n, running)

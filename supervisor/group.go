@@ -57,6 +57,9 @@ type Group struct {
 type member struct {
 	p    *Process
 	spec Spec
+	// stored is the time of the last record written for it; guarded by
+	// Group.storeMu, so that an older record never overwrites a newer one.
+	stored time.Time
 }
 
 // NewGroup returns an empty Group, or an error naming a bad option.
@@ -108,24 +111,27 @@ func (g *Group) attach(cfg *settings, spec Spec) *Process {
 	g.members[cfg.name] = m
 	p.Subscribe(func(e Event) { g.forward(e) })
 	if g.store != nil {
-		p.Subscribe(func(e Event) { g.persist(m, e) })
+		p.Subscribe(func(e Event) { g.persist(m, recordOf(e.Status, e.Time)) })
 	}
 	return p
 }
 
 func (g *Group) forward(e Event) { g.subs.Publish(e) }
 
-func (g *Group) persist(m *member, e Event) {
+// persist writes r for member m, unless m was removed meanwhile (its
+// record must not come back) or a newer record was already written.
+func (g *Group) persist(m *member, r Record) {
 	g.storeMu.Lock()
 	defer g.storeMu.Unlock()
 	g.mu.RLock()
-	current := g.members[e.Name] == m
+	current := g.members[r.Name] == m
 	g.mu.RUnlock()
-	if !current {
-		return // removed meanwhile: do not resurrect its record
+	if !current || !r.UpdatedAt.After(m.stored) {
+		return
 	}
-	if err := g.store.Put(recordOf(e)); err != nil {
-		g.log.Error(err, "cannot persist agent state", "agent", e.Name)
+	m.stored = r.UpdatedAt
+	if err := g.store.Put(r); err != nil {
+		g.log.Error(err, "cannot persist agent state", "agent", r.Name)
 	}
 }
 
@@ -190,7 +196,7 @@ func (g *Group) snapshot() []member {
 	g.mu.RLock()
 	ms := make([]member, 0, len(g.members))
 	for _, m := range g.members {
-		ms = append(ms, *m)
+		ms = append(ms, member{p: m.p, spec: m.spec})
 	}
 	g.mu.RUnlock()
 	slices.SortFunc(ms, func(a, b member) int { return cmp.Compare(a.p.name, b.p.name) })
@@ -252,6 +258,8 @@ func (g *Group) StartAll(ctx context.Context) error {
 // StopAll stops every member in parallel under ctx's deadline: each agent
 // gets its StopTimeout, cut short so that the SIGKILL and the reap still fit
 // before the deadline, and StopAll returns by then. Failures are joined.
+// With a Store, every member's final state is written before StopAll
+// returns, so a host that exits next leaves its last state behind.
 func (g *Group) StopAll(ctx context.Context) error {
 	if deadline, ok := ctx.Deadline(); ok {
 		margin := min(time.Until(deadline)/10, reapMargin)
@@ -259,7 +267,17 @@ func (g *Group) StopAll(ctx context.Context) error {
 		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-margin))
 		defer cancel()
 	}
-	return parallel(g.snapshot(), func(m member) error { return m.p.Stop(ctx) })
+	err := parallel(g.snapshot(), func(m member) error { return m.p.Stop(ctx) })
+	if g.store != nil {
+		g.mu.RLock()
+		members := slices.Collect(maps.Values(g.members))
+		g.mu.RUnlock()
+		now := time.Now()
+		for _, m := range members {
+			g.persist(m, recordOf(m.p.Status(), now))
+		}
+	}
+	return err
 }
 
 // reapMargin is the most StopAll keeps of its deadline for SIGKILL and reap.

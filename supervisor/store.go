@@ -35,11 +35,12 @@ type Store interface {
 	Load() ([]Record, error)
 }
 
-func recordOf(e Event) Record {
-	r := Record{Name: e.Name, State: e.To, PID: e.Status.PID, Restarts: e.Status.Restarts,
-		StartedAt: e.Status.StartedAt, UpdatedAt: e.Time}
-	if e.Status.LastExit != nil {
-		exit := *e.Status.LastExit
+// recordOf is what a Store keeps of st, as of at.
+func recordOf(st Status, at time.Time) Record {
+	r := Record{Name: st.Name, State: st.State, PID: st.PID, Restarts: st.Restarts,
+		StartedAt: st.StartedAt, UpdatedAt: at}
+	if st.LastExit != nil {
+		exit := *st.LastExit
 		exit.Tail = ""
 		r.LastExit = &exit
 	}

@@ -116,6 +116,15 @@ func TestGroupPersistsState(t *testing.T) {
 	if err := g.StopAll(ctxTimeout(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
+	// Written before StopAll returned: a host exiting now keeps it.
+	reopened, err := NewFileStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if recs, _ := reopened.Load(); len(recs) != 1 || recs[0].State != Stopped || recs[0].PID != 0 {
+		t.Fatalf("records right after StopAll: %+v", recs)
+	}
+	time.Sleep(100 * time.Millisecond) // late events must not overwrite the final record
 	waitRecords(t, path, func(recs []Record) bool { return len(recs) == 1 && recs[0].State == Stopped })
 }
 

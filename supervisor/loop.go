@@ -23,9 +23,11 @@ type loop struct {
 	st    Status
 	child *child
 
-	threadLocked  bool // see lockThreadIfNeeded
-	stopWanted    bool // the current child is being stopped on request
-	startAfter    bool // spawn again once the stopped child is reaped
+	threadLocked  bool       // see lockThreadIfNeeded
+	readiness     *readiness // polls the Ready probe of a Starting child
+	startTimedOut bool       // the current child is being killed for not getting ready
+	stopWanted    bool       // the current child is being stopped on request
+	startAfter    bool       // spawn again once the stopped child is reaped
 	pendingReload bool
 
 	startWaiters  []chan error
@@ -52,6 +54,7 @@ func (l *loop) run() {
 	defer l.p.retire(l)
 	defer l.unlockThread()
 	defer l.stopTimers()
+	defer l.stopReadiness()
 	l.lockThreadIfNeeded()
 	for first := true; first || l.busy(); first = false {
 		var exited <-chan Exit
@@ -63,9 +66,17 @@ func (l *loop) run() {
 			l.handle(r)
 		case e := <-exited:
 			l.onExit(e)
+		case <-l.readiness.Passed():
+			l.ready.stop()
+			l.stopReadiness()
+			l.onReady()
 		case <-l.ready.C():
 			l.ready.stop()
-			l.onReady()
+			if l.cfg.ready != nil {
+				l.onStartTimeout()
+			} else {
+				l.onReady()
+			}
 		case <-l.stable.C():
 			l.stable.stop()
 			l.st.Streak = 0
@@ -215,6 +226,7 @@ func (l *loop) beginStop(deadline time.Time) {
 	}
 	l.stopWanted = true
 	l.ready.stop()
+	l.stopReadiness()
 	l.stable.stop()
 	l.set(Stopping, ReasonStopRequested, nil)
 	l.child.signalGroup(l.cfg.stopSignal) //nolint:errcheck // ESRCH: already gone, the exit is on its way
@@ -251,7 +263,26 @@ func (l *loop) spawn(reason Reason, manual bool) {
 	l.child = c
 	l.st.PID, l.st.StartedAt = c.pid, c.started
 	l.set(Starting, reason, nil)
-	l.ready.after(l.cfg.startWait)
+	if l.cfg.ready != nil {
+		l.readiness = startReadiness(l.cfg.ready)
+		l.ready.after(l.cfg.startTimeout)
+	} else {
+		l.ready.after(l.cfg.startWait)
+	}
+}
+
+// onStartTimeout kills a child whose Ready probe did not pass within
+// StartTimeout; its exit then counts as a failed run.
+func (l *loop) onStartTimeout() {
+	l.stopReadiness()
+	l.startTimedOut = true
+	l.cfg.log.Info("agent not ready within its start timeout; killing it", "pid", l.child.pid, "startTimeout", l.cfg.startTimeout.String())
+	l.child.signalGroup(syscall.SIGKILL) //nolint:errcheck // ESRCH: already gone
+}
+
+func (l *loop) stopReadiness() {
+	l.readiness.stop()
+	l.readiness = nil
 }
 
 func (l *loop) onReady() {
@@ -273,6 +304,11 @@ func (l *loop) onReady() {
 
 func (l *loop) onExit(e Exit) {
 	l.child = nil
+	l.stopReadiness()
+	if l.startTimedOut {
+		l.startTimedOut = false
+		e.Err = fmt.Sprintf("start timeout: not ready within %v", l.cfg.startTimeout)
+	}
 	l.ready.stop()
 	l.stable.stop()
 	l.kill.stop()

@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"context"
 	"io"
 	"time"
 
@@ -66,8 +67,19 @@ type Spec struct {
 	Restart RestartSpec `json:"restart,omitzero"`
 
 	// StartSeconds is how long the child must stay alive to count as
-	// started (Running), like supervisord's startsecs. Zero means 1s.
+	// started (Running), like supervisord's startsecs, when there is no
+	// Ready probe. Zero means 1s.
 	StartSeconds config.Duration `json:"start_seconds,omitempty"`
+	// Ready, when set, is the start criterion instead of StartSeconds: the
+	// child is Running once Ready returns nil. It is called while the child
+	// is Starting (every 50ms, backing off to 1s; each call under a 2s
+	// context it must honour), never after; a health probe's Check fits,
+	// e.g. health.HTTPGet(url).Check.
+	Ready func(ctx context.Context) error `json:"-"`
+	// StartTimeout is how long a child with a Ready probe may take to pass
+	// it; then it is killed and the run counts as failed ("start timeout").
+	// Zero means 60s.
+	StartTimeout config.Duration `json:"start_timeout,omitempty"`
 	// StopSignal asks the agent to stop; it goes to the whole process
 	// group, followed by SIGCONT. Zero means SIGTERM.
 	StopSignal Signal `json:"stop_signal,omitempty"`
@@ -162,6 +174,7 @@ type RestartSpec struct {
 // Defaults applied by New to zero fields.
 const (
 	DefaultStartWait        = time.Second
+	DefaultStartTimeout     = time.Minute
 	DefaultStopTimeout      = 30 * time.Second
 	DefaultMaxRestarts      = 10
 	DefaultRestartWindow    = 10 * time.Minute

@@ -61,7 +61,9 @@ func (e *Exit) success(codes []int) bool {
 // String summarises the exit: "exit code 3", "signal SIGKILL", "spawn: ...".
 func (e *Exit) String() string {
 	switch {
-	case e.Err != "" && e.Code < 0 && e.Signal == 0:
+	case e.Err != "" && e.Signal != 0:
+		return e.Err + " (killed by " + e.Signal.String() + ")"
+	case e.Err != "":
 		return e.Err
 	case e.Signal != 0:
 		s := "killed by " + e.Signal.String()

@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -27,6 +28,8 @@ type settings struct {
 	inheritEnv        bool
 	cred              *syscall.Credential
 	startWait         time.Duration
+	ready             func(context.Context) error
+	startTimeout      time.Duration
 	stopTimeout       time.Duration
 	stopSignal        syscall.Signal
 	reloadSignal      syscall.Signal
@@ -80,6 +83,7 @@ func (s Spec) resolveValue(kinds map[string]Kind) (settings, error) {
 		parentDeathSignal: syscall.Signal(s.ParentDeathSignal),
 		successCodes:      slices.Clone(s.Restart.SuccessExitCodes),
 		preventCodes:      slices.Clone(s.Restart.PreventExitCodes),
+		ready:             s.Ready,
 		stdout:            s.Stdout,
 		stderr:            s.Stderr,
 		log:               s.Logger.WithValues("agent", s.Identity()),
@@ -109,6 +113,7 @@ func (s Spec) resolveValue(kinds map[string]Kind) (settings, error) {
 		dest *time.Duration
 	}{
 		{"start_seconds", s.StartSeconds, DefaultStartWait, &out.startWait},
+		{"start_timeout", s.StartTimeout, DefaultStartTimeout, &out.startTimeout},
 		{"stop_timeout", s.StopTimeout, DefaultStopTimeout, &out.stopTimeout},
 		{"restart.restart_window", s.Restart.RestartWindow, DefaultRestartWindow, &out.window},
 		{"restart.reset_after", s.Restart.ResetAfter, DefaultResetAfter, &out.resetAfter},

@@ -129,6 +129,10 @@ func (d *daemon) apply(ctx context.Context, cfg daemonConfig) error {
 		}
 		spec := a.Spec
 		spec.Stdout, spec.Stderr, spec.Logger = rt.stdout, rt.stderr, d.log
+		if a.HealthCheck.HTTPEndpoint != "" {
+			// Running means serving, not merely alive for StartSeconds.
+			spec.Ready = health.HTTPGet(a.HealthCheck.HTTPEndpoint).Check
+		}
 		specs = append(specs, spec)
 	}
 	res, err := d.group.Apply(ctx, specs)

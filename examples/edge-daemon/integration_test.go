@@ -73,10 +73,11 @@ func TestNodeExporterSupervised(t *testing.T) {
 	const bin = "/usr/bin/prometheus-node-exporter"
 	needBinary(t, bin, "prometheus-node-exporter")
 	addr := freePort(t)
+	probe := health.HTTPGet("http://" + addr + "/metrics")
 	p, err := supervisor.New(supervisor.Spec{Name: "node-exporter", Path: bin,
-		Args:         []string{"--web.listen-address=" + addr, "--collector.disable-defaults", "--collector.loadavg"},
-		StartSeconds: config.Duration(300 * time.Millisecond),
-		StopTimeout:  config.Duration(10 * time.Second)})
+		Args:        []string{"--web.listen-address=" + addr, "--collector.disable-defaults", "--collector.loadavg"},
+		Ready:       probe.Check, // Running means serving /metrics
+		StopTimeout: config.Duration(10 * time.Second)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,8 +86,9 @@ func TestNodeExporterSupervised(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Stop(ctx)
-	probe := health.HTTPGet("http://" + addr + "/metrics")
-	eventually(t, "metrics served", func() error { return probe.Check(ctx) })
+	if err := probe.Check(ctx); err != nil {
+		t.Fatalf("Start returned before /metrics answered: %v", err)
+	}
 	body, _ := get("http://" + addr + "/metrics")
 	if !strings.Contains(body, "node_load1") {
 		t.Fatal("/metrics lacks node_load1")

@@ -1,0 +1,63 @@
+package supervisor
+
+import (
+	"context"
+	"time"
+)
+
+// How a readiness probe is polled while its child is Starting: every
+// readyPollMin at first, backing off to readyPollMax, each call bounded by
+// readyProbeTimeout. Nothing polls once the child is Running.
+const (
+	readyPollMin      = 50 * time.Millisecond
+	readyPollMax      = time.Second
+	readyProbeTimeout = 2 * time.Second
+)
+
+// readiness polls a Spec.Ready probe for one child until it passes or is
+// stopped.
+type readiness struct {
+	cancel context.CancelFunc
+	passed chan struct{} // closed when the probe passed
+}
+
+func startReadiness(probe func(context.Context) error) *readiness {
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &readiness{cancel: cancel, passed: make(chan struct{})}
+	go func() {
+		wait := time.NewTimer(0)
+		defer wait.Stop()
+		for delay := readyPollMin; ; delay = min(2*delay, readyPollMax) {
+			select {
+			case <-ctx.Done():
+				return
+			case <-wait.C:
+			}
+			pctx, pcancel := context.WithTimeout(ctx, readyProbeTimeout)
+			err := probe(pctx)
+			pcancel()
+			if err == nil {
+				close(r.passed)
+				return
+			}
+			wait.Reset(delay)
+		}
+	}()
+	return r
+}
+
+// Passed returns the channel closed when the probe passed; nil on a nil
+// readiness, so a select on it never fires.
+func (r *readiness) Passed() <-chan struct{} {
+	if r == nil {
+		return nil
+	}
+	return r.passed
+}
+
+// stop ends the polling; a probe call under way sees its ctx cancelled.
+func (r *readiness) stop() {
+	if r != nil {
+		r.cancel()
+	}
+}

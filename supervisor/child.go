@@ -118,7 +118,7 @@ func (c *child) signalGroup(sig syscall.Signal) error {
 func (c *child) wait(s *settings) {
 	var state *os.ProcessState
 	var err error
-	if werr := waitExitNoReap(c.pid, s.blockingWait); werr == nil {
+	if werr := waitExitNoReap(c.pid, s.blockingWait, s.noteWaitFallback); werr == nil {
 		c.mu.Lock()
 		syscall.Kill(-c.pid, syscall.SIGKILL) //nolint:errcheck // ESRCH: nothing left
 		state, err = c.proc.Wait()

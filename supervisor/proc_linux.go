@@ -23,19 +23,22 @@ func sysProcAttr(s *settings) *syscall.SysProcAttr {
 // reserved. It parks the goroutine on a pidfd in Go's netpoller, so a
 // thousand idle agents hold no OS thread each; without pidfd (kernel before
 // 5.3, seccomp), or when blocking is set, it falls back to a blocking
-// waitid(WNOWAIT), which holds one OS thread per child.
-func waitExitNoReap(pid int, blocking bool) error {
+// waitid(WNOWAIT), which holds one OS thread per child, and tells
+// fallback why.
+func waitExitNoReap(pid int, blocking bool, fallback func(reason error)) error {
 	if blocking {
 		return waitidNoReap(pid)
 	}
 	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
 	if err != nil {
+		fallback(err)
 		return waitidNoReap(pid)
 	}
 	f := os.NewFile(uintptr(fd), "pidfd")
 	defer f.Close()
 	rc, err := f.SyscallConn()
 	if err != nil {
+		fallback(err)
 		return waitidNoReap(pid)
 	}
 	var werr error
@@ -45,6 +48,7 @@ func waitExitNoReap(pid int, blocking bool) error {
 		return werr != nil || info.Signo != 0 // Signo is SIGCHLD once it has exited
 	})
 	if err != nil { // the pidfd is not pollable here
+		fallback(err)
 		return waitidNoReap(pid)
 	}
 	return werr

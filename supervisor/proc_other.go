@@ -18,7 +18,7 @@ func sysProcAttr(s *settings) *syscall.SysProcAttr {
 
 var errNoNonReapingWait = errors.New("waiting without reaping is not supported on this platform")
 
-func waitExitNoReap(int, bool) error { return errNoNonReapingWait }
+func waitExitNoReap(int, bool, func(error)) error { return errNoNonReapingWait }
 
 // waitGroupGone kills group pgid until it is gone, for at most a few
 // seconds: without /proc, zombies awaiting init cannot be told apart.

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 	"unicode"
@@ -51,6 +52,16 @@ type settings struct {
 	// blockingWait makes the waiter use the blocking fallback instead of
 	// the pidfd, as on kernels without pidfd; tests set it.
 	blockingWait bool
+	// fallbackLogged makes the pidfd fallback logged once, not per child.
+	fallbackLogged *sync.Once
+}
+
+// noteWaitFallback logs, once per agent configuration, that exits are
+// awaited with a blocked thread each because pidfd is unavailable.
+func (s *settings) noteWaitFallback(reason error) {
+	s.fallbackLogged.Do(func() {
+		s.log.Info("pidfd unavailable; each child's exit is awaited on a thread of its own", "reason", reason.Error())
+	})
 }
 
 // resolve validates s and applies defaults. Errors are *config.FieldError
@@ -84,6 +95,7 @@ func (s Spec) resolveValue(kinds map[string]Kind) (settings, error) {
 		successCodes:      slices.Clone(s.Restart.SuccessExitCodes),
 		preventCodes:      slices.Clone(s.Restart.PreventExitCodes),
 		ready:             s.Ready,
+		fallbackLogged:    new(sync.Once),
 		stdout:            s.Stdout,
 		stderr:            s.Stderr,
 		log:               s.Logger.WithValues("agent", s.Identity()),

@@ -54,7 +54,7 @@ func ReadStatBuf(pid int, buf []byte) (Stat, error) {
 // last ')'.
 func ParseStat(b []byte) (Stat, error) {
 	i := bytes.LastIndexByte(b, ')')
-	if i < 0 || i+2 >= len(b) {
+	if i < 0 || i+2 >= len(b) || b[i+1] != ' ' {
 		return Stat{}, errMalformed
 	}
 	rest := b[i+2:]
@@ -69,7 +69,7 @@ func ParseStat(b []byte) (Stat, error) {
 		var err error
 		switch field {
 		case 3:
-			if len(tok) != 1 {
+			if len(tok) != 1 || !isLetter(tok[0]) {
 				return Stat{}, errMalformed
 			}
 			st.State = tok[0]
@@ -97,6 +97,8 @@ func ParseStat(b []byte) (Stat, error) {
 	}
 	return Stat{}, errMalformed
 }
+
+func isLetter(c byte) bool { return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' }
 
 // parseUint parses a decimal without converting to a string.
 func parseUint(b []byte) (uint64, error) {

@@ -123,6 +123,36 @@ func (w *Watcher) Add(path string) error {
 	return nil
 }
 
+// Remove stops watching the file at path; its directory's watch goes once
+// no other watched file needs it. A change already being delivered
+// finishes.
+func (w *Watcher) Remove(path string) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return fmt.Errorf("unwatch %s: %w", path, err)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	f, ok := w.files[abs]
+	if !ok {
+		return nil
+	}
+	if f.debounce != nil {
+		f.debounce.Stop()
+	}
+	delete(w.files, abs)
+	for _, other := range w.files {
+		if other.dir == f.dir {
+			return nil
+		}
+	}
+	if w.dirs[f.dir] != 0 && w.fsw != nil {
+		w.fsw.Remove(f.dir) //nolint:errcheck // inotify may have dropped it already
+	}
+	delete(w.dirs, f.dir)
+	return nil
+}
+
 func hashOf(data []byte) string {
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:])
@@ -141,7 +171,9 @@ func (w *Watcher) Run(ctx context.Context) error {
 		if err != nil {
 			w.opts.Logger.Error(err, "inotify unavailable; polling config files instead", "poll", w.opts.Poll.String())
 		} else {
+			w.mu.Lock()
 			w.fsw = fsw
+			w.mu.Unlock()
 			defer fsw.Close()
 		}
 	}

@@ -326,3 +326,19 @@ func TestWatcherRescansOnOverflow(t *testing.T) {
 		t.Skip("the kernel queue did not overflow; the rescan path was not exercised")
 	}
 }
+
+func TestWatcherRemove(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.yaml"), filepath.Join(dir, "b.yaml")
+	write(t, a, "a: 0\n")
+	write(t, b, "b: 0\n")
+	var w *Watcher
+	c := watch(t, Options{}, func(x *Watcher) { w = x }, a, b)
+	if err := w.Remove(a); err != nil {
+		t.Fatal(err)
+	}
+	write(t, a, "a: 1\n")
+	c.none(t, "a removed file")
+	write(t, b, "b: 1\n")
+	c.await(t, "b: 1\n") // the directory is still watched for b
+}

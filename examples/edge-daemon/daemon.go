@@ -146,8 +146,16 @@ func (d *daemon) apply(ctx context.Context, cfg daemonConfig) error {
 	d.log.Info("agents applied", "added", res.Added, "removed", res.Removed, "restarted", res.Restarted,
 		"updated", res.Updated, "unchanged", res.Unchanged)
 
+	stillWatched := map[string]bool{}
+	for _, a := range cfg.Agents {
+		stillWatched[a.ConfigFile] = true
+	}
 	for _, name := range res.Removed {
-		d.agents[name].close()
+		rt := d.agents[name]
+		if f := rt.cfg.ConfigFile; f != "" && !stillWatched[f] {
+			d.watcher.Remove(f)
+		}
+		rt.close()
 		delete(d.agents, name)
 	}
 	for _, a := range cfg.Agents {

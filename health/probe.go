@@ -42,6 +42,8 @@ type processAlive struct {
 	started uint64 // start time of seenPID, in clock ticks after boot
 }
 
+// Check fails for PID 0, a dead PID, a zombie, or a PID now held by
+// another process than the one first seen under it.
 func (p *processAlive) Check(context.Context) error {
 	pid := p.pid()
 	if pid <= 0 {

@@ -42,7 +42,9 @@ type FileError struct {
 	Err  error
 }
 
+// Error names the file and the cause.
 func (e *FileError) Error() string { return fmt.Sprintf("log file %s: %v", e.File, e.Err) }
+// Unwrap returns the cause, for errors.Is and errors.As.
 func (e *FileError) Unwrap() error { return e.Err }
 
 // Search calls fn with every line matching q in the log file at path and

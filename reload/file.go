@@ -33,6 +33,7 @@ const (
 	JSON
 )
 
+// String returns "YAML" or "JSON".
 func (f Format) String() string {
 	switch f {
 	case YAML:

@@ -44,6 +44,7 @@ type FileError struct {
 
 // Error names the file and the cause.
 func (e *FileError) Error() string { return fmt.Sprintf("log file %s: %v", e.File, e.Err) }
+
 // Unwrap returns the cause, for errors.Is and errors.As.
 func (e *FileError) Unwrap() error { return e.Err }
 

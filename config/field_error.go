@@ -7,9 +7,9 @@ import "fmt"
 // field name where the value did not come from a file) and Value is what was
 // given. Callers match it with errors.As to point at the offending line.
 type FieldError struct {
-	Field  string
-	Value  any
-	Reason string
+	Field  string // the key, e.g. "restart.backoff_max"
+	Value  any    // what was given
+	Reason string // why it cannot be used
 }
 
 // Error formats the error as `field "restart.backoff_max" = 1s: must not be less than backoff_base (10s)`.

@@ -76,7 +76,7 @@ func cmpOr[T comparable](v, def T) T {
 
 // Check is a named Probe.
 type Check struct {
-	Name  string
+	Name  string // unique within a Checker; names the probe in reports and events
 	Probe Probe
 }
 
@@ -87,30 +87,30 @@ type Action func(ctx context.Context, r Report)
 
 // ProbeReport is the state of one probe.
 type ProbeReport struct {
-	Name      string    `json:"name"`
-	Healthy   bool      `json:"healthy"`
-	LastError string    `json:"last_error,omitempty"`
-	LastCheck time.Time `json:"last_check,omitzero"`
+	Name      string    `json:"name"`                 // the Check's name
+	Healthy   bool      `json:"healthy"`              // the probe's judged state, after thresholds
+	LastError string    `json:"last_error,omitempty"` // why the last check failed; empty after a success
+	LastCheck time.Time `json:"last_check,omitzero"`  // when the last check ended
 	// Successes and Failures count the current run of equal results.
-	Successes  int       `json:"successes"`
-	Failures   int       `json:"failures"`
-	LastChange time.Time `json:"last_change,omitzero"`
+	Successes  int       `json:"successes"`            // consecutive successes
+	Failures   int       `json:"failures"`             // consecutive failures
+	LastChange time.Time `json:"last_change,omitzero"` // when Healthy last flipped
 }
 
 // Report is a Checker's state: healthy when every probe is.
 type Report struct {
-	Healthy bool          `json:"healthy"`
-	Probes  []ProbeReport `json:"probes"`
+	Healthy bool          `json:"healthy"` // every probe is healthy
+	Probes  []ProbeReport `json:"probes"`  // in the order the checks were given
 	// Actions counts the times the action ran.
 	Actions int `json:"actions"`
 }
 
 // Event is a probe turning healthy or unhealthy.
 type Event struct {
-	Probe   string
-	Healthy bool
-	Err     string
-	Time    time.Time
+	Probe   string    // the Check's name
+	Healthy bool      // the new state
+	Err     string    // the failure that made it unhealthy; empty when healthy
+	Time    time.Time // when the deciding check ended
 }
 
 // String formats the event as `probe "heartbeat": unhealthy (no heartbeat for 1m31s)`.

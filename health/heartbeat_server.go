@@ -23,12 +23,12 @@ import (
 // status is running, stopping or error; cpu (percent) and memory (bytes)
 // are what the agent measured itself; timestamp is RFC 3339 or Unix seconds.
 type Message struct {
-	AgentID   string    `json:"agent_id"`
-	PID       int       `json:"pid,omitempty"`
-	Status    string    `json:"status"`
-	CPU       float64   `json:"cpu,omitempty"`
-	Memory    uint64    `json:"memory,omitempty"`
-	Timestamp time.Time `json:"timestamp,omitzero"`
+	AgentID   string    `json:"agent_id"`           // who reports; must match the server's
+	PID       int       `json:"pid,omitempty"`      // the agent's own PID, as it sees it
+	Status    string    `json:"status"`             // running, stopping or error
+	CPU       float64   `json:"cpu,omitempty"`      // percent of one core, measured by the agent
+	Memory    uint64    `json:"memory,omitempty"`   // bytes, measured by the agent
+	Timestamp time.Time `json:"timestamp,omitzero"` // when the agent wrote the line
 }
 
 // ParseMessage parses and checks one heartbeat line.

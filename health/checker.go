@@ -77,7 +77,7 @@ func cmpOr[T comparable](v, def T) T {
 // Check is a named Probe.
 type Check struct {
 	Name  string // unique within a Checker; names the probe in reports and events
-	Probe Probe
+	Probe Probe  // what to run
 }
 
 // Action is what the host does when the agent turns unhealthy, typically

@@ -96,7 +96,7 @@ type ServerStats struct {
 	TooLong       int64 // over MaxLineBytes
 	Idle          int64 // connections dropped for silence
 	RefusedConns  int64 // over MaxConns
-	AcceptedConns int64
+	AcceptedConns int64 // connections served
 }
 
 // HeartbeatServer accepts heartbeat lines on a Unix socket for one agent.

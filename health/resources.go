@@ -34,7 +34,8 @@ type Usage struct {
 	// CPUPercent is the CPU used since the previous sample, in percent of
 	// one core; 0 on the first sample.
 	CPUPercent float64
-	RSSBytes   uint64
+	// RSSBytes is resident memory, summed over the processes sampled.
+	RSSBytes uint64
 	// Processes counts the processes sampled.
 	Processes int
 }

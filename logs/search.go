@@ -20,9 +20,9 @@ const maxSearchLine = 1 << 20
 // regular expression. Limit stops the search after that many matches; zero
 // means no limit.
 type Query struct {
-	Substring string
-	Regexp    *regexp.Regexp
-	Limit     int
+	Substring string         // matched as bytes, when Regexp is nil
+	Regexp    *regexp.Regexp // takes precedence over Substring
+	Limit     int            // most matches to report; 0: all
 }
 
 // Match is one matching line.
@@ -38,8 +38,8 @@ type Match struct {
 // FileError reports a file Search or Tail could not read (a corrupt or
 // truncated .gz, say); the search went on without it.
 type FileError struct {
-	File string
-	Err  error
+	File string // the live file or backup
+	Err  error  // why it could not be read (wholly or from some point on)
 }
 
 // Error names the file and the cause.

@@ -59,9 +59,9 @@ func FormatOf(path string) (Format, error) {
 // Document is an agent's config file held as a generic tree (maps, lists,
 // strings, float64 numbers, booleans), the shape a merge patch applies to.
 type Document struct {
-	Path   string
-	Format Format
-	Data   map[string]any
+	Path   string         // the file it was read from
+	Format Format         // YAML or JSON, from the extension
+	Data   map[string]any // the top-level mapping
 }
 
 // Parse decodes data in format f into a generic tree whose top level must

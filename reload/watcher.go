@@ -20,6 +20,7 @@ import (
 
 // Change is a watched file's new content.
 type Change struct {
+	// Path is the watched file, absolute.
 	Path string
 	// Data is the new content; nil when the file was removed.
 	Data []byte

@@ -28,8 +28,8 @@ const (
 type Event struct {
 	// Name is the agent's name.
 	Name string
-	From State
-	To   State
+	From State // the state before
+	To   State // the state after
 	// Reason says why; the exit behind it, if any, is Status.LastExit.
 	Reason Reason
 	// Status is the snapshot right after the transition.

@@ -102,7 +102,7 @@ type Spec struct {
 	// drains, so a failing writer never blocks or kills the child. Nil
 	// discards the stream (it still feeds the crash tail).
 	Stdout io.Writer `json:"-"`
-	Stderr io.Writer `json:"-"`
+	Stderr io.Writer `json:"-"` // as Stdout
 	// TailBytes is how much of the latest piped output is kept in memory and
 	// attached to every exit (Exit.Tail). Zero means 4096; negative turns
 	// the tail off, and with it the pipe for a nil writer.

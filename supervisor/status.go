@@ -9,8 +9,8 @@ import (
 // Status is a snapshot of a Process, a plain value safe to keep, compare
 // (go-cmp) and marshal to JSON.
 type Status struct {
-	Name  string `json:"name"`
-	State State  `json:"state"`
+	Name  string `json:"name"`  // the agent's name
+	State State  `json:"state"` // where it is in its lifecycle
 	// PID of the current child; 0 when none runs.
 	PID int `json:"pid,omitempty"`
 	// StartedAt is when the current (or last) child was spawned.

@@ -16,13 +16,13 @@ import (
 
 // Record is what a Store keeps of one agent: its last known state.
 type Record struct {
-	Name      string    `json:"name"`
-	State     State     `json:"state"`
-	PID       int       `json:"pid,omitempty"`
-	Restarts  int       `json:"restarts"`
+	Name      string    `json:"name"`                // the agent's name
+	State     State     `json:"state"`               // its state at UpdatedAt
+	PID       int       `json:"pid,omitempty"`       // its child then, if any
+	Restarts  int       `json:"restarts"`            // automatic restarts so far
 	LastExit  *Exit     `json:"last_exit,omitempty"` // without the output tail
-	StartedAt time.Time `json:"started_at,omitzero"`
-	UpdatedAt time.Time `json:"updated_at"`
+	StartedAt time.Time `json:"started_at,omitzero"` // when that child was spawned
+	UpdatedAt time.Time `json:"updated_at"`          // when this record was taken
 }
 
 // Store persists the agents' metadata. A Group calls Put after every

@@ -158,10 +158,9 @@ func (c *child) finishOutput() {
 	select {
 	case <-finished:
 	case <-time.After(drainTimeout):
-		c.closePipes()
-		<-finished
 	}
-	c.closePipes()
+	c.closePipes() // frees the fds, and unblocks copiers held by an escaped descendant
+	<-finished
 }
 
 func describeState(state *os.ProcessState, exit *Exit) {

@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"sync"
@@ -22,6 +23,7 @@ type child struct {
 
 	pipes   []outputPipe
 	copiers sync.WaitGroup
+	notify  *notifySocket // with Spec.NotifyReady; closed after the exit
 	tail    *tailBuffer
 	done    chan Exit // receives exactly one Exit, then the waiter ends
 }
@@ -44,6 +46,13 @@ func spawn(s *settings) (*child, error) {
 	}
 	parentCopies := []*os.File{stdin} // closed once the child has its own
 	defer func() { closeFiles(parentCopies) }()
+	env := s.env
+	if s.notifyReady {
+		if c.notify, err = newNotifySocket(); err != nil {
+			return nil, fmt.Errorf("notify socket: %w", err)
+		}
+		env = append(append([]string(nil), env...), c.notify.env())
+	}
 
 	files := []*os.File{stdin, nil, nil}
 	for i, stream := range []struct {
@@ -60,6 +69,7 @@ func spawn(s *settings) (*child, error) {
 		r, w, err := os.Pipe()
 		if err != nil {
 			c.closePipes()
+			c.notify.close()
 			return nil, err
 		}
 		files[i+1] = w
@@ -68,15 +78,19 @@ func spawn(s *settings) (*child, error) {
 	}
 	proc, err := os.StartProcess(s.path, append([]string{s.path}, s.args...), &os.ProcAttr{
 		Dir:   s.dir,
-		Env:   s.env,
+		Env:   env,
 		Files: files,
 		Sys:   sysProcAttr(s),
 	})
 	if err != nil {
 		c.closePipes()
+		c.notify.close()
 		return nil, err
 	}
 	c.proc, c.pid, c.started = proc, proc.Pid, time.Now()
+	if c.notify != nil {
+		c.notify.pgid = c.pid
+	}
 	for _, p := range c.pipes {
 		c.copiers.Add(1)
 		go func() {
@@ -142,6 +156,7 @@ func (c *child) wait(s *settings) {
 	}
 	waitGroupGone(c.pid, s)
 	c.finishOutput()
+	c.notify.close()
 	exit.Tail = c.tail.String()
 	c.done <- exit
 }

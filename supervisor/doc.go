@@ -6,9 +6,11 @@
 // Start spawns the binary directly (no shell) in a process group of its own,
 // with an explicit environment, stdin on /dev/null, and stdout/stderr to the
 // Spec's writers. The child counts as started (Running) once it has stayed
-// alive for StartSeconds, or, with a Ready probe, once the probe passes
-// (a child not ready within StartTimeout is killed and counts as a failed
-// run); Start returns then, or with the reason it could not get there.
+// alive for StartSeconds, or, with a Ready probe, once the probe passes, or,
+// with NotifyReady, once a process of its group sends READY=1 to the
+// private NOTIFY_SOCKET it is given, the systemd way (a child not ready
+// within StartTimeout is killed and counts as a failed run); Start returns
+// then, or with the reason it could not get there.
 //
 // Exit detection is event-driven: the child's pidfd is parked in Go's
 // netpoller, so an idle agent costs no OS thread, no ticker and no CPU.

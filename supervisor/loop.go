@@ -72,7 +72,7 @@ func (l *loop) run() {
 			l.onReady()
 		case <-l.ready.C():
 			l.ready.stop()
-			if l.cfg.ready != nil {
+			if l.readiness != nil {
 				l.onStartTimeout()
 			} else {
 				l.onReady()
@@ -263,10 +263,14 @@ func (l *loop) spawn(reason Reason, manual bool) {
 	l.child = c
 	l.st.PID, l.st.StartedAt = c.pid, c.started
 	l.set(Starting, reason, nil)
-	if l.cfg.ready != nil {
+	switch {
+	case c.notify != nil:
+		l.readiness = startReadiness(c.notify.waitReady)
+		l.ready.after(l.cfg.startTimeout)
+	case l.cfg.ready != nil:
 		l.readiness = startReadiness(l.cfg.ready)
 		l.ready.after(l.cfg.startTimeout)
-	} else {
+	default:
 		l.ready.after(l.cfg.startWait)
 	}
 }

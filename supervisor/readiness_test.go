@@ -3,7 +3,9 @@ package supervisor
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -63,5 +65,51 @@ func TestReadyProbeStartTimeout(t *testing.T) {
 		if e.Ran < 150*time.Millisecond || e.Ran > 3*time.Second {
 			t.Fatalf("a run lasted %v, want about the 200ms start timeout", e.Ran)
 		}
+	}
+}
+
+// With NotifyReady the child's READY=1 on NOTIFY_SOCKET is the start
+// criterion; the socket directory is private and goes with the child.
+func TestNotifyReady(t *testing.T) {
+	spec := agentSpec(t, "-notify-ready-after", "300ms")
+	spec.StartSeconds = config.Duration(time.Hour) // would block Start if used
+	spec.NotifyReady = true
+	p := newProcess(t, spec)
+	begin := time.Now()
+	if err := p.Start(ctxTimeout(t, 10*time.Second)); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	if took := time.Since(begin); took < 250*time.Millisecond || took > 5*time.Second {
+		t.Fatalf("Running after %v, want just after the agent's READY=1 at 300ms", took)
+	}
+}
+
+// A READY=1 from a process outside the child's group is ignored.
+func TestNotifyReadyIgnoresStrangers(t *testing.T) {
+	spec := agentSpec(t, "-print-env", "NOTIFY_SOCKET")
+	var out lockedWriter
+	spec.Stdout = &out
+	spec.NotifyReady = true
+	spec.StartTimeout = config.Duration(time.Second)
+	spec.Restart.Policy = RestartNever
+	p := newProcess(t, spec)
+	errc := make(chan error, 1)
+	go func() { errc <- p.Start(ctxTimeout(t, 10*time.Second)) }()
+	waitOutput(t, &out, "NOTIFY_SOCKET=/")
+	path := strings.TrimSpace(strings.TrimPrefix(out.String(), "NOTIFY_SOCKET="))
+	if info, err := os.Stat(filepath.Dir(path)); err != nil || info.Mode().Perm() != 0o700 {
+		t.Fatalf("socket directory %s: %v, mode %v; want 0700", filepath.Dir(path), err, info.Mode().Perm())
+	}
+	c, err := net.Dial("unixgram", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write([]byte("READY=1"))
+	c.Close()
+	if err := <-errc; !errors.Is(err, ErrStartFailed) || !strings.Contains(err.Error(), "start timeout") {
+		t.Fatalf("Start after a stranger's READY=1: %v, want a start timeout", err)
+	}
+	if _, err := os.Stat(filepath.Dir(path)); !os.IsNotExist(err) {
+		t.Fatalf("socket directory left behind: %v", err)
 	}
 }

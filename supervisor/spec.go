@@ -76,9 +76,14 @@ type Spec struct {
 	// context it must honour), never after; a health probe's Check fits,
 	// e.g. health.HTTPGet(url).Check.
 	Ready func(ctx context.Context) error `json:"-"`
-	// StartTimeout is how long a child with a Ready probe may take to pass
-	// it; then it is killed and the run counts as failed ("start timeout").
-	// Zero means 60s.
+	// NotifyReady makes the child's own report the start criterion, the
+	// systemd way: it gets NOTIFY_SOCKET, a private datagram socket, and is
+	// Running once a process of its group sends READY=1 there (messages
+	// from anyone else are ignored). Takes precedence over Ready.
+	NotifyReady bool `json:"notify_ready,omitempty"`
+	// StartTimeout is how long a child with a Ready probe (or NotifyReady)
+	// may take to get ready; then it is killed and the run counts as failed
+	// ("start timeout"). Zero means 60s.
 	StartTimeout config.Duration `json:"start_timeout,omitempty"`
 	// StopSignal asks the agent to stop; it goes to the whole process
 	// group, followed by SIGCONT. Zero means SIGTERM.

@@ -30,6 +30,7 @@ type settings struct {
 	cred              *syscall.Credential
 	startWait         time.Duration
 	ready             func(context.Context) error
+	notifyReady       bool
 	startTimeout      time.Duration
 	stopTimeout       time.Duration
 	stopSignal        syscall.Signal
@@ -95,10 +96,14 @@ func (s Spec) resolveValue(kinds map[string]Kind) (settings, error) {
 		successCodes:      slices.Clone(s.Restart.SuccessExitCodes),
 		preventCodes:      slices.Clone(s.Restart.PreventExitCodes),
 		ready:             s.Ready,
+		notifyReady:       s.NotifyReady,
 		fallbackLogged:    new(sync.Once),
 		stdout:            s.Stdout,
 		stderr:            s.Stderr,
 		log:               s.Logger.WithValues("agent", s.Identity()),
+	}
+	if s.NotifyReady && runtime.GOOS != "linux" {
+		return settings{}, config.Invalid("notify_ready", true, "is only supported on Linux")
 	}
 	if s.ParentDeathSignal != 0 && runtime.GOOS != "linux" {
 		return settings{}, config.Invalid("parent_death_signal", s.ParentDeathSignal, "is only supported on Linux")

@@ -43,6 +43,7 @@ func main() {
 		hbEvery     = flag.Duration("heartbeat-every", 100*time.Millisecond, "heartbeat interval")
 		hbID        = flag.String("heartbeat-id", "agent", "agent_id in heartbeats")
 		hbStop      = flag.Duration("heartbeat-stop-after", 0, "stop sending heartbeats after this long (0: never)")
+		notifyAfter = flag.Duration("notify-ready-after", -1, "send READY=1 to $NOTIFY_SOCKET after this long (negative: never)")
 		configFile  = flag.String("config", "", "load this file at start and on SIGHUP; exit 3 unless it holds \"valid: true\"")
 	)
 	flag.Parse()
@@ -83,6 +84,17 @@ func main() {
 		for i := range ballast {
 			ballast[i] = byte(i)
 		}
+	}
+	if *notifyAfter >= 0 {
+		go func() {
+			time.Sleep(*notifyAfter)
+			c, err := net.Dial("unixgram", os.Getenv("NOTIFY_SOCKET"))
+			if err != nil {
+				fail(err)
+			}
+			c.Write([]byte("STATUS=warming up\nREADY=1"))
+			c.Close()
+		}()
 	}
 	if *hbSocket != "" {
 		go heartbeat(*hbSocket, *hbID, *hbEvery, *hbStop)

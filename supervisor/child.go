@@ -51,7 +51,7 @@ func spawn(s *settings) (*child, error) {
 		if c.notify, err = newNotifySocket(); err != nil {
 			return nil, fmt.Errorf("notify socket: %w", err)
 		}
-		env = append(append([]string(nil), env...), c.notify.env())
+		env = append(append([]string(nil), env...), c.notify.env(s.watchdog)...)
 	}
 
 	files := []*os.File{stdin, nil, nil}

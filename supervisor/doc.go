@@ -10,7 +10,9 @@
 // with NotifyReady, once a process of its group sends READY=1 to the
 // private NOTIFY_SOCKET it is given, the systemd way (a child not ready
 // within StartTimeout is killed and counts as a failed run); Start returns
-// then, or with the reason it could not get there.
+// then, or with the reason it could not get there. With a Watchdog, a
+// Running child that stops sending WATCHDOG=1 over that socket is killed
+// and restarted like one that crashed.
 //
 // Exit detection is event-driven: the child's pidfd is parked in Go's
 // netpoller, so an idle agent costs no OS thread, no ticker and no CPU.

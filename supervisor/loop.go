@@ -26,6 +26,7 @@ type loop struct {
 	threadLocked  bool       // see lockThreadIfNeeded
 	readiness     *readiness // polls the Ready probe of a Starting child
 	startTimedOut bool       // the current child is being killed for not getting ready
+	watchdogFired bool       // the current child is being killed for missing keep-alives
 	stopWanted    bool       // the current child is being stopped on request
 	startAfter    bool       // spawn again once the stopped child is reaped
 	pendingReload bool
@@ -41,6 +42,7 @@ type loop struct {
 	restart timer // Backoff -> Starting
 	kill    timer // Stopping: SIGKILL when StopTimeout ends
 	retry   timer // Failed -> Backoff after RetryFailedAfter
+	dog     timer // Running with a watchdog: next keep-alive deadline
 
 	restarts    []time.Time // automatic restarts within RestartWindow
 	recentExits []Exit
@@ -86,6 +88,9 @@ func (l *loop) run() {
 			l.restartNow()
 		case <-l.kill.C():
 			l.escalate()
+		case <-l.dog.C():
+			l.dog.stop()
+			l.checkWatchdog()
 		case <-l.retry.C():
 			l.retry.stop()
 			l.restarts, l.st.Streak = nil, 0
@@ -121,7 +126,7 @@ func (l *loop) unlockThread() {
 }
 
 func (l *loop) stopTimers() {
-	for _, t := range []*timer{&l.ready, &l.stable, &l.restart, &l.kill, &l.retry} {
+	for _, t := range []*timer{&l.ready, &l.stable, &l.restart, &l.kill, &l.retry, &l.dog} {
 		t.stop()
 	}
 }
@@ -226,6 +231,7 @@ func (l *loop) beginStop(deadline time.Time) {
 	}
 	l.stopWanted = true
 	l.ready.stop()
+	l.dog.stop()
 	l.stopReadiness()
 	l.stable.stop()
 	l.set(Stopping, ReasonStopRequested, nil)
@@ -275,6 +281,22 @@ func (l *loop) spawn(reason Reason, manual bool) {
 	}
 }
 
+// checkWatchdog kills a Running child that sent no WATCHDOG=1 within the
+// watchdog period, or waits for the end of the period since its last one.
+func (l *loop) checkWatchdog() {
+	if l.child == nil || l.st.State != Running {
+		return
+	}
+	last := time.Unix(0, l.child.notify.lastKeepalive.Load())
+	if deadline := last.Add(l.cfg.watchdog); time.Now().Before(deadline) {
+		l.dog.at(deadline)
+		return
+	}
+	l.watchdogFired = true
+	l.cfg.log.Info("agent missed its watchdog; killing it", "pid", l.child.pid, "watchdog", l.cfg.watchdog.String())
+	l.child.signalGroup(syscall.SIGKILL) //nolint:errcheck // ESRCH: already gone
+}
+
 // onStartTimeout kills a child whose Ready probe did not pass within
 // StartTimeout; its exit then counts as a failed run.
 func (l *loop) onStartTimeout() {
@@ -292,6 +314,11 @@ func (l *loop) stopReadiness() {
 func (l *loop) onReady() {
 	l.set(Running, ReasonReady, nil)
 	l.stable.after(l.cfg.resetAfter)
+	if n := l.child.notify; n != nil && l.cfg.watchdog > 0 {
+		n.lastKeepalive.Store(time.Now().UnixNano())
+		go n.serve() // ends when the socket closes with the child
+		l.dog.after(l.cfg.watchdog)
+	}
 	for _, w := range l.startWaiters {
 		w <- nil
 	}
@@ -313,6 +340,11 @@ func (l *loop) onExit(e Exit) {
 		l.startTimedOut = false
 		e.Err = fmt.Sprintf("start timeout: not ready within %v", l.cfg.startTimeout)
 	}
+	if l.watchdogFired {
+		l.watchdogFired = false
+		e.Err = fmt.Sprintf("watchdog timeout: no WATCHDOG=1 for %v", l.cfg.watchdog)
+	}
+	l.dog.stop()
 	l.ready.stop()
 	l.stable.stop()
 	l.kill.stop()

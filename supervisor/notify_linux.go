@@ -7,7 +7,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -21,6 +23,8 @@ type notifySocket struct {
 	dir  string
 	conn *net.UnixConn
 	pgid int // set once the child is spawned
+	// lastKeepalive is when the child last sent WATCHDOG=1 (Unix ns).
+	lastKeepalive atomic.Int64
 }
 
 // maxNotifyDatagram is the largest message read, as systemd's limit.
@@ -53,9 +57,14 @@ func newNotifySocket() (*notifySocket, error) {
 	return n, nil
 }
 
-// env is the child's NOTIFY_SOCKET variable.
-func (n *notifySocket) env() string {
-	return "NOTIFY_SOCKET=" + filepath.Join(n.dir, "notify.sock")
+// env is the child's NOTIFY_SOCKET variable, and WATCHDOG_USEC when the
+// watchdog is on.
+func (n *notifySocket) env(watchdog time.Duration) []string {
+	env := []string{"NOTIFY_SOCKET=" + filepath.Join(n.dir, "notify.sock")}
+	if watchdog > 0 {
+		env = append(env, "WATCHDOG_USEC="+strconv.FormatInt(watchdog.Microseconds(), 10))
+	}
+	return env
 }
 
 // waitReady reads messages until one from the child's process group says
@@ -78,10 +87,43 @@ func (n *notifySocket) waitReady(ctx context.Context) error {
 		if !n.fromChild(oob[:oobn]) {
 			continue // someone else's message: ignored
 		}
-		for _, line := range strings.Split(string(buf[:k]), "\n") {
-			if line == "READY=1" {
-				return nil
-			}
+		if n.handle(buf[:k]) {
+			return nil
+		}
+	}
+}
+
+// handle takes one message from the child: it records a WATCHDOG=1 and
+// reports whether the message said READY=1. Other keys are ignored.
+func (n *notifySocket) handle(msg []byte) (ready bool) {
+	for _, line := range strings.Split(string(msg), "\n") {
+		switch line {
+		case "READY=1":
+			ready = true
+		case "WATCHDOG=1":
+			n.lastKeepalive.Store(time.Now().UnixNano())
+		}
+	}
+	return ready
+}
+
+// serve takes the child's messages after it is ready, for the watchdog,
+// until the socket is closed when the child exits.
+func (n *notifySocket) serve() {
+	n.conn.SetReadDeadline(time.Time{})
+	buf := make([]byte, maxNotifyDatagram)
+	oob := make([]byte, syscall.CmsgSpace(syscall.SizeofUcred))
+	for {
+		k, oobn, _, _, err := n.conn.ReadMsgUnix(buf, oob)
+		if errors.Is(err, os.ErrDeadlineExceeded) { // a readiness deadline set late
+			n.conn.SetReadDeadline(time.Time{})
+			continue
+		}
+		if err != nil {
+			return
+		}
+		if n.fromChild(oob[:oobn]) {
+			n.handle(buf[:k])
 		}
 	}
 }

@@ -5,16 +5,22 @@ package supervisor
 import (
 	"context"
 	"errors"
+	"sync/atomic"
+	"time"
 )
 
 // Outside Linux there is no SO_PASSCRED to tell who sent READY=1, so
 // NotifyReady is rejected by New; these keep the package building.
 
-type notifySocket struct{ pgid int }
+type notifySocket struct {
+	pgid          int
+	lastKeepalive atomic.Int64
+}
 
 var errNoNotify = errors.New("sd_notify readiness is only supported on Linux")
 
 func newNotifySocket() (*notifySocket, error)           { return nil, errNoNotify }
-func (n *notifySocket) env() string                     { return "" }
+func (n *notifySocket) env(time.Duration) []string      { return nil }
+func (n *notifySocket) serve()                          {}
 func (n *notifySocket) waitReady(context.Context) error { return errNoNotify }
 func (n *notifySocket) close()                          {}

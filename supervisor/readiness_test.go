@@ -113,3 +113,30 @@ func TestNotifyReadyIgnoresStrangers(t *testing.T) {
 		t.Fatalf("socket directory left behind: %v", err)
 	}
 }
+
+// A child that stops sending WATCHDOG=1 is killed and restarted; one that
+// keeps sending them is left alone.
+func TestWatchdog(t *testing.T) {
+	spec := agentSpec(t, "-notify-ready-after", "0s", "-watchdog-every", "50ms", "-watchdog-stop-after", "1s")
+	spec.NotifyReady = true
+	spec.Watchdog = config.Duration(500 * time.Millisecond) // ten keep-alives of slack
+	p := newProcess(t, spec)
+	rec := record(t, p)
+	if err := p.Start(ctxTimeout(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	begin := time.Now()
+	ev := rec.waitFor(t, 10*time.Second, "watchdog kill", func(e Event) bool { return e.To == Backoff })
+	if took := time.Since(begin); took < 900*time.Millisecond {
+		t.Fatalf("killed after %v although keep-alives came until 1s", took)
+	}
+	if x := ev.Status.LastExit; x == nil || !strings.HasPrefix(x.Err, "watchdog timeout") || x.Signal.String() != "SIGKILL" {
+		t.Fatalf("exit %+v, want a watchdog timeout", ev.Status.LastExit)
+	}
+	rec.waitFor(t, 10*time.Second, "restart", func(e Event) bool { return e.To == Running && e.Status.Restarts == 1 })
+
+	if _, err := New(Spec{Name: "x", Path: agentPath, Watchdog: config.Duration(time.Second)}); err == nil ||
+		!strings.Contains(err.Error(), "notify_ready") {
+		t.Fatalf("watchdog without notify_ready: %v", err)
+	}
+}

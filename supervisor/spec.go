@@ -81,6 +81,11 @@ type Spec struct {
 	// Running once a process of its group sends READY=1 there (messages
 	// from anyone else are ignored). Takes precedence over Ready.
 	NotifyReady bool `json:"notify_ready,omitempty"`
+	// Watchdog, with NotifyReady, expects the child to send WATCHDOG=1 at
+	// least this often once it is Running (it gets WATCHDOG_USEC); a child
+	// that misses it is killed and the run counts as failed ("watchdog
+	// timeout"). Zero: no watchdog.
+	Watchdog config.Duration `json:"watchdog,omitempty"`
 	// StartTimeout is how long a child with a Ready probe (or NotifyReady)
 	// may take to get ready; then it is killed and the run counts as failed
 	// ("start timeout"). Zero means 60s.

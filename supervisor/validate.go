@@ -31,6 +31,7 @@ type settings struct {
 	startWait         time.Duration
 	ready             func(context.Context) error
 	notifyReady       bool
+	watchdog          time.Duration
 	startTimeout      time.Duration
 	stopTimeout       time.Duration
 	stopSignal        syscall.Signal
@@ -97,10 +98,17 @@ func (s Spec) resolveValue(kinds map[string]Kind) (settings, error) {
 		preventCodes:      slices.Clone(s.Restart.PreventExitCodes),
 		ready:             s.Ready,
 		notifyReady:       s.NotifyReady,
+		watchdog:          s.Watchdog.Std(),
 		fallbackLogged:    new(sync.Once),
 		stdout:            s.Stdout,
 		stderr:            s.Stderr,
 		log:               s.Logger.WithValues("agent", s.Identity()),
+	}
+	switch {
+	case s.Watchdog < 0:
+		return settings{}, config.Invalid("watchdog", s.Watchdog, "must not be negative")
+	case s.Watchdog > 0 && !s.NotifyReady:
+		return settings{}, config.Invalid("watchdog", s.Watchdog, "needs notify_ready: the keep-alives come over NOTIFY_SOCKET")
 	}
 	if s.NotifyReady && runtime.GOOS != "linux" {
 		return settings{}, config.Invalid("notify_ready", true, "is only supported on Linux")

@@ -44,6 +44,8 @@ func main() {
 		hbID        = flag.String("heartbeat-id", "agent", "agent_id in heartbeats")
 		hbStop      = flag.Duration("heartbeat-stop-after", 0, "stop sending heartbeats after this long (0: never)")
 		notifyAfter = flag.Duration("notify-ready-after", -1, "send READY=1 to $NOTIFY_SOCKET after this long (negative: never)")
+		dogEvery    = flag.Duration("watchdog-every", 0, "after READY=1, send WATCHDOG=1 this often")
+		dogStop     = flag.Duration("watchdog-stop-after", 0, "stop sending WATCHDOG=1 after this long (0: never)")
 		configFile  = flag.String("config", "", "load this file at start and on SIGHUP; exit 3 unless it holds \"valid: true\"")
 	)
 	flag.Parse()
@@ -92,8 +94,12 @@ func main() {
 			if err != nil {
 				fail(err)
 			}
+			defer c.Close()
 			c.Write([]byte("STATUS=warming up\nREADY=1"))
-			c.Close()
+			for start := time.Now(); *dogEvery > 0 && (*dogStop == 0 || time.Since(start) < *dogStop); {
+				time.Sleep(*dogEvery)
+				c.Write([]byte("WATCHDOG=1"))
+			}
 		}()
 	}
 	if *hbSocket != "" {

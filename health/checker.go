@@ -1,6 +1,7 @@
 package health
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"sync"
@@ -55,23 +56,15 @@ func (c *Config) validate() error {
 	case c.FailureThreshold < 0:
 		return config.Invalid("failure_threshold", c.FailureThreshold, "must not be negative")
 	}
-	c.Interval = cmpOr(c.Interval, config.Duration(DefaultInterval))
-	c.Timeout = cmpOr(c.Timeout, config.Duration(DefaultTimeout))
-	c.SuccessThreshold = cmpOr(c.SuccessThreshold, DefaultSuccessThreshold)
-	c.FailureThreshold = cmpOr(c.FailureThreshold, DefaultFailureThreshold)
-	c.Grace = cmpOr(c.Grace, config.Duration(DefaultGrace))
+	c.Interval = cmp.Or(c.Interval, config.Duration(DefaultInterval))
+	c.Timeout = cmp.Or(c.Timeout, config.Duration(DefaultTimeout))
+	c.SuccessThreshold = cmp.Or(c.SuccessThreshold, DefaultSuccessThreshold)
+	c.FailureThreshold = cmp.Or(c.FailureThreshold, DefaultFailureThreshold)
+	c.Grace = cmp.Or(c.Grace, config.Duration(DefaultGrace))
 	if c.Timeout >= c.Interval {
 		return config.Invalid("timeout", c.Timeout, fmt.Sprintf("must be shorter than interval (%v)", c.Interval))
 	}
 	return nil
-}
-
-func cmpOr[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }
 
 // Check is a named Probe.

@@ -3,6 +3,7 @@ package health
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -124,10 +125,10 @@ func NewHeartbeatServer(opts ServerOptions) (*HeartbeatServer, error) {
 	case opts.Heartbeat == nil:
 		return nil, errors.New("heartbeat server: no Heartbeat to feed")
 	}
-	opts.Mode = cmpOr(opts.Mode, 0o600)
-	opts.MaxLineBytes = cmpOr(opts.MaxLineBytes, 4096)
-	opts.IdleTimeout = cmpOr(opts.IdleTimeout, DefaultHeartbeatTimeout)
-	opts.MaxConns = cmpOr(opts.MaxConns, 64)
+	opts.Mode = cmp.Or(opts.Mode, 0o600)
+	opts.MaxLineBytes = cmp.Or(opts.MaxLineBytes, 4096)
+	opts.IdleTimeout = cmp.Or(opts.IdleTimeout, DefaultHeartbeatTimeout)
+	opts.MaxConns = cmp.Or(opts.MaxConns, 64)
 	if err := removeStaleSocket(opts.Path); err != nil {
 		return nil, err
 	}

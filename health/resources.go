@@ -148,11 +148,9 @@ func (r *Resources) account(u *Usage, pid int, st procfs.Stat, now time.Time) {
 		}
 	}
 	s.ticks, s.at = ticks, now
-	u.RSSBytes += uint64(max(st.RSSPages, 0)) * uint64(pageSize)
+	u.RSSBytes += uint64(max(st.RSSPages, 0)) * uint64(os.Getpagesize())
 	u.Processes++
 }
-
-var pageSize = os.Getpagesize()
 
 // Last returns the latest sample.
 func (r *Resources) Last() Usage {

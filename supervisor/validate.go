@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -147,11 +148,11 @@ func (s Spec) resolveValue(kinds map[string]Kind) (settings, error) {
 		if d.val < 0 {
 			return settings{}, config.Invalid(d.key, d.val, "must not be negative")
 		}
-		*d.dest = cmpOr(d.val.Std(), d.def)
+		*d.dest = cmp.Or(d.val.Std(), d.def)
 	}
-	out.retryFailedAfter = cmpOr(s.Restart.RetryFailedAfter.Std(), DefaultRetryFailedAfter)
-	out.maxRestarts = cmpOr(s.Restart.MaxRestarts, DefaultMaxRestarts)
-	out.tailBytes = cmpOr(s.TailBytes, DefaultTailBytes)
+	out.retryFailedAfter = cmp.Or(s.Restart.RetryFailedAfter.Std(), DefaultRetryFailedAfter)
+	out.maxRestarts = cmp.Or(s.Restart.MaxRestarts, DefaultMaxRestarts)
+	out.tailBytes = cmp.Or(s.TailBytes, DefaultTailBytes)
 
 	switch s.Restart.Policy {
 	case "":
@@ -179,15 +180,6 @@ func (s Spec) resolveValue(kinds map[string]Kind) (settings, error) {
 		out.backoff = p
 	}
 	return out, nil
-}
-
-// cmpOr returns v, or def when v is zero.
-func cmpOr[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }
 
 // ValidateName reports whether name can identify an agent: non-empty, at

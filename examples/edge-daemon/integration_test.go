@@ -69,23 +69,30 @@ func get(url string) (string, error) {
 	return string(b), err
 }
 
+// startSupervised starts spec's agent and stops it when the test ends.
+func startSupervised(t *testing.T, spec supervisor.Spec) *supervisor.Process {
+	t.Helper()
+	p, err := supervisor.New(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Stop(context.Background()) })
+	return p
+}
+
 func TestNodeExporterSupervised(t *testing.T) {
 	const bin = "/usr/bin/prometheus-node-exporter"
 	needBinary(t, bin, "prometheus-node-exporter")
 	addr := freePort(t)
 	probe := health.HTTPGet("http://" + addr + "/metrics")
-	p, err := supervisor.New(supervisor.Spec{Name: "node-exporter", Path: bin,
+	p := startSupervised(t, supervisor.Spec{Name: "node-exporter", Path: bin,
 		Args:        []string{"--web.listen-address=" + addr, "--collector.disable-defaults", "--collector.loadavg"},
 		Ready:       probe.Check, // Running means serving /metrics
 		StopTimeout: config.Duration(10 * time.Second)})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
-	if err := p.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer p.Stop(ctx)
 	if err := probe.Check(ctx); err != nil {
 		t.Fatalf("Start returned before /metrics answered: %v", err)
 	}
@@ -129,17 +136,10 @@ func TestBlackboxExporterReloadAndRollback(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := freePort(t)
-	p, err := supervisor.New(supervisor.Spec{Name: "blackbox", Path: bin, Dir: dir,
+	p := startSupervised(t, supervisor.Spec{Name: "blackbox", Path: bin, Dir: dir,
 		Args:         []string{"--config.file=" + cfgPath, "--web.listen-address=" + addr},
 		StartSeconds: config.Duration(300 * time.Millisecond)})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
-	if err := p.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer p.Stop(ctx)
 	eventually(t, "exporter up", func() error { _, err := get("http://" + addr + "/-/healthy"); return err })
 	pid := p.Status().PID
 

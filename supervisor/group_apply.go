@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
 	"slices"
 )
 
@@ -15,8 +14,9 @@ type ApplyResult struct {
 	Added []string
 	// Removed agents were stopped and forgotten.
 	Removed []string
-	// Restarted agents changed something their child sees (binary, args,
-	// env, work dir, credentials, parent-death signal) and run anew.
+	// Restarted agents changed something their child is started with
+	// (binary, args, env, work dir, credentials, parent-death signal,
+	// notify_ready, watchdog) and run anew.
 	Restarted []string
 	// Updated agents changed only how they are supervised (restart policy,
 	// backoff, timeouts, signals, enabled) and kept their child, unless
@@ -74,7 +74,7 @@ func (g *Group) Apply(ctx context.Context, specs []Spec) (ApplyResult, error) {
 		old := m.spec
 		m.spec = spec
 		switch {
-		case !sameChild(m.p.settings(), cfg):
+		case !m.p.settings().contract.equal(cfg.contract):
 			result.Restarted = append(result.Restarted, name)
 			ops = append(ops, func() error { return restartWith(ctx, m.p, cfg, spec.IsEnabled()) })
 		case !sameSupervision(old, spec):
@@ -138,29 +138,6 @@ func updateWith(ctx context.Context, p *Process, cfg *settings, wasEnabled, enab
 		}
 	}
 	return nil
-}
-
-// childView is what the child itself sees of its settings: a change here
-// needs a new child.
-type childView struct {
-	path, dir   string
-	args, env   []string
-	uid, gid    uint32
-	groups      []uint32
-	hasCred     bool
-	deathSignal int
-}
-
-func viewOf(s *settings) childView {
-	v := childView{path: s.path, dir: s.dir, args: s.args, env: s.env, deathSignal: int(s.parentDeathSignal)}
-	if s.cred != nil {
-		v.hasCred, v.uid, v.gid, v.groups = true, s.cred.Uid, s.cred.Gid, s.cred.Groups
-	}
-	return v
-}
-
-func sameChild(a, b *settings) bool {
-	return reflect.DeepEqual(viewOf(a), viewOf(b))
 }
 
 // sameSupervision compares everything of two specs that can come from a

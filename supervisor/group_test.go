@@ -358,12 +358,12 @@ func TestGroupKinds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := p.settings().args; !slices.Equal(got, []string{"-config", "/etc/telegraf/telegraf.conf"}) {
+	if got := p.settings().contract.args; !slices.Equal(got, []string{"-config", "/etc/telegraf/telegraf.conf"}) {
 		t.Fatalf("telegraf args %v", got)
 	}
 	s = groupSpec(t, "h")
 	s.Args, s.Type, s.ConfigFile = nil, "echo", "cfg"
-	if p, err = g.Add(s); err != nil || !slices.Equal(p.settings().args, []string{"-text", "cfg"}) {
+	if p, err = g.Add(s); err != nil || !slices.Equal(p.settings().contract.args, []string{"-text", "cfg"}) {
 		t.Fatalf("host kind: %v %v", err, p)
 	}
 	s = groupSpec(t, "u")

@@ -13,6 +13,11 @@ import (
 // recentExitsKept is how many exits a Failed event carries.
 const recentExitsKept = 5
 
+// spawnRetryFloor is the least wait before an automatic restart that
+// follows a spawn failure, whatever the backoff policy says (systemd's
+// RestartSec default): a missing binary must not make the owner spin.
+const spawnRetryFloor = 100 * time.Millisecond
+
 // loop is a Process's owner goroutine: every field is touched only by run.
 type loop struct {
 	p        *Process
@@ -20,29 +25,22 @@ type loop struct {
 	requests chan request
 	done     chan struct{}
 
-	st    Status
-	child *child
+	st  Status
+	cur *run // the live child, nil when there is none
 
-	threadLocked  bool       // see lockThreadIfNeeded
-	readiness     *readiness // polls the Ready probe of a Starting child
-	startTimedOut bool       // the current child is being killed for not getting ready
-	watchdogFired bool       // the current child is being killed for missing keep-alives
-	stopWanted    bool       // the current child is being stopped on request
-	startAfter    bool       // spawn again once the stopped child is reaped
+	threadLocked  bool // see lockThreadIfNeeded
+	startAfter    bool // spawn again once the stopped child is reaped
 	pendingReload bool
 
 	startWaiters  []chan error
 	stopWaiters   []chan error
 	reloadWaiters []chan error
 
-	// One-shot timers, armed only while something is scheduled, so an
-	// idle agent costs no CPU.
-	ready   timer // Starting -> Running after StartSeconds
-	stable  timer // clears the streak after ResetAfter of Running
+	// One-shot timers of the agent, armed only while something is
+	// scheduled, so an idle agent costs no CPU. The child's own timers
+	// live in its run.
 	restart timer // Backoff -> Starting
-	kill    timer // Stopping: SIGKILL when StopTimeout ends
 	retry   timer // Failed -> Backoff after RetryFailedAfter
-	dog     timer // Running with a watchdog: next keep-alive deadline
 
 	restarts    []time.Time // automatic restarts within RestartWindow
 	recentExits []Exit
@@ -56,40 +54,42 @@ func (l *loop) run() {
 	defer l.p.retire(l)
 	defer l.unlockThread()
 	defer l.stopTimers()
-	defer l.stopReadiness()
 	l.lockThreadIfNeeded()
 	for first := true; first || l.busy(); first = false {
 		var exited <-chan Exit
-		if l.child != nil {
-			exited = l.child.done
+		var passed <-chan struct{}
+		var ready, stable, kill, dog <-chan time.Time
+		if r := l.cur; r != nil {
+			exited, passed = r.exited, r.readiness.Passed()
+			ready, stable, kill, dog = r.ready.C(), r.stable.C(), r.kill.C(), r.dog.C()
 		}
 		select {
 		case r := <-l.requests:
 			l.handle(r)
 		case e := <-exited:
 			l.onExit(e)
-		case <-l.readiness.Passed():
-			l.ready.stop()
+		case <-passed:
+			l.cur.ready.stop()
 			l.stopReadiness()
 			l.onReady()
-		case <-l.ready.C():
-			l.ready.stop()
-			if l.readiness != nil {
+		case <-ready:
+			l.cur.ready.stop()
+			if l.cur.readiness != nil {
 				l.onStartTimeout()
 			} else {
 				l.onReady()
 			}
-		case <-l.stable.C():
-			l.stable.stop()
+		case <-stable:
+			l.cur.stable.stop()
 			l.st.Streak = 0
 			l.p.publish(l.st)
 		case <-l.restart.C():
 			l.restart.stop()
 			l.restartNow()
-		case <-l.kill.C():
+		case <-kill:
 			l.escalate()
-		case <-l.dog.C():
-			l.dog.stop()
+		case <-dog:
+			l.cur.dog.stop()
 			l.checkWatchdog()
 		case <-l.retry.C():
 			l.retry.stop()
@@ -103,7 +103,7 @@ func (l *loop) run() {
 // busy reports whether the owner still has work: a child, a pending
 // restart or retry, or callers to answer.
 func (l *loop) busy() bool {
-	return l.child != nil || l.restart.armed() || l.retry.armed() ||
+	return l.cur != nil || l.restart.armed() || l.retry.armed() ||
 		len(l.startWaiters)+len(l.stopWaiters)+len(l.reloadWaiters) > 0
 }
 
@@ -113,7 +113,7 @@ func (l *loop) busy() bool {
 // it returns, so no other goroutine may ever run there. The owner ends only
 // when no child is left.
 func (l *loop) lockThreadIfNeeded() {
-	if l.cfg.parentDeathSignal != 0 && !l.threadLocked {
+	if l.cfg.contract.parentDeathSignal != 0 && !l.threadLocked {
 		runtime.LockOSThread()
 		l.threadLocked = true
 	}
@@ -126,8 +126,10 @@ func (l *loop) unlockThread() {
 }
 
 func (l *loop) stopTimers() {
-	for _, t := range []*timer{&l.ready, &l.stable, &l.restart, &l.kill, &l.retry, &l.dog} {
-		t.stop()
+	l.restart.stop()
+	l.retry.stop()
+	if l.cur != nil { // only if the owner is ending abnormally
+		l.cur.end()
 	}
 }
 
@@ -140,7 +142,7 @@ func (l *loop) handle(r request) {
 	case reqStart:
 		l.onStart(r, ReasonStartRequested)
 	case reqRestart:
-		if l.child != nil {
+		if l.cur != nil {
 			l.startAfter = true
 			l.startWaiters = append(l.startWaiters, r.reply)
 			l.beginStop(r.deadline)
@@ -203,7 +205,7 @@ func (l *loop) onStop(r request) {
 	l.startAfter = false
 	l.failStartWaiters(errors.New("stopped before it was ready"))
 	switch {
-	case l.child != nil:
+	case l.cur != nil:
 		l.stopWaiters = append(l.stopWaiters, r.reply)
 		l.beginStop(r.deadline)
 	case l.st.State == Backoff || l.st.State == Failed && l.retry.armed():
@@ -223,28 +225,31 @@ func (l *loop) beginStop(deadline time.Time) {
 	if !deadline.IsZero() && deadline.Before(killAt) {
 		killAt = deadline
 	}
-	if l.st.State == Stopping {
-		if killAt.Before(l.kill.when) {
-			l.kill.at(killAt)
+	r := l.cur
+	if r.killing == killRequested {
+		if killAt.Before(r.kill.when) {
+			r.kill.at(killAt)
 		}
 		return
 	}
-	l.stopWanted = true
-	l.ready.stop()
-	l.dog.stop()
+	// A stop overrides a start-timeout or watchdog kill under way: the
+	// caller asked for it, so the exit is requested.
+	r.killing = killRequested
+	r.ready.stop()
+	r.dog.stop()
+	r.stable.stop()
 	l.stopReadiness()
-	l.stable.stop()
 	l.set(Stopping, ReasonStopRequested, nil)
-	l.child.signalGroup(l.cfg.stopSignal) //nolint:errcheck // ESRCH: already gone, the exit is on its way
-	l.child.signalGroup(syscall.SIGCONT)  //nolint:errcheck // a stopped process cannot act on the stop signal
-	l.kill.at(killAt)
+	r.signal(l.cfg.stopSignal, true) //nolint:errcheck // ESRCH: already gone, the exit is on its way
+	r.signal(syscall.SIGCONT, true)  //nolint:errcheck // a stopped process cannot act on the stop signal
+	r.kill.at(killAt)
 }
 
 func (l *loop) escalate() {
-	l.kill.stop()
-	if l.child != nil {
-		l.cfg.log.Info("stop timeout over; killing the process group", "pid", l.child.pid)
-		l.child.signalGroup(syscall.SIGKILL) //nolint:errcheck // ESRCH: already gone
+	if r := l.cur; r != nil {
+		r.kill.stop()
+		l.cfg.log.Info("stop timeout over; killing the process group", "pid", r.pid)
+		r.killGroup(killRequested)
 	}
 }
 
@@ -253,71 +258,73 @@ func (l *loop) escalate() {
 // spawn error is one more failed run, paced by the backoff.
 func (l *loop) spawn(reason Reason, manual bool) {
 	l.st.NextRestartAt = time.Time{}
-	c, err := spawn(l.cfg)
+	c, err := l.cfg.spawn(l.cfg)
 	if err != nil {
 		exit := Exit{Code: -1, Err: "spawn: " + err.Error(), Time: time.Now()}
-		l.cfg.log.Error(err, "cannot start agent", "path", l.cfg.path)
+		l.cfg.log.Error(err, "cannot start agent", "path", l.cfg.contract.path)
 		if manual {
 			l.st.LastExit = &exit
 			l.enterFailed(ReasonSpawnFailed, nil)
-			l.failStartWaiters(fmt.Errorf("spawn %s: %w", l.cfg.path, err))
+			l.failStartWaiters(fmt.Errorf("spawn %s: %w", l.cfg.contract.path, err))
 			return
 		}
 		l.onUnrequestedExit(exit, ReasonSpawnFailed)
 		return
 	}
-	l.child = c
+	r := &run{spawned: c, contract: l.cfg.contract}
+	l.cur = r
 	l.st.PID, l.st.StartedAt = c.pid, c.started
 	l.set(Starting, reason, nil)
 	switch {
 	case c.notify != nil:
-		l.readiness = startReadiness(c.notify.waitReady)
-		l.ready.after(l.cfg.startTimeout)
+		r.readiness = startReadiness(c.notify.waitReady)
+		r.ready.after(l.cfg.startTimeout)
 	case l.cfg.ready != nil:
-		l.readiness = startReadiness(l.cfg.ready)
-		l.ready.after(l.cfg.startTimeout)
+		r.readiness = startReadiness(l.cfg.ready)
+		r.ready.after(l.cfg.startTimeout)
 	default:
-		l.ready.after(l.cfg.startWait)
+		r.ready.after(l.cfg.startWait)
 	}
 }
 
 // checkWatchdog kills a Running child that sent no WATCHDOG=1 within the
 // watchdog period, or waits for the end of the period since its last one.
+// The watchdog period is the run's own: the child was told it at spawn.
 func (l *loop) checkWatchdog() {
-	if l.child == nil || l.st.State != Running {
+	r := l.cur
+	if r == nil || l.st.State != Running {
 		return
 	}
-	last := time.Unix(0, l.child.notify.lastKeepalive.Load())
-	if deadline := last.Add(l.cfg.watchdog); time.Now().Before(deadline) {
-		l.dog.at(deadline)
+	last := time.Unix(0, r.notify.lastKeepalive.Load())
+	if deadline := last.Add(r.contract.watchdog); time.Now().Before(deadline) {
+		r.dog.at(deadline)
 		return
 	}
-	l.watchdogFired = true
-	l.cfg.log.Info("agent missed its watchdog; killing it", "pid", l.child.pid, "watchdog", l.cfg.watchdog.String())
-	l.child.signalGroup(syscall.SIGKILL) //nolint:errcheck // ESRCH: already gone
+	l.cfg.log.Info("agent missed its watchdog; killing it", "pid", r.pid, "watchdog", r.contract.watchdog.String())
+	r.killGroup(killWatchdog)
 }
 
 // onStartTimeout kills a child whose Ready probe did not pass within
 // StartTimeout; its exit then counts as a failed run.
 func (l *loop) onStartTimeout() {
 	l.stopReadiness()
-	l.startTimedOut = true
-	l.cfg.log.Info("agent not ready within its start timeout; killing it", "pid", l.child.pid, "startTimeout", l.cfg.startTimeout.String())
-	l.child.signalGroup(syscall.SIGKILL) //nolint:errcheck // ESRCH: already gone
+	l.cfg.log.Info("agent not ready within its start timeout; killing it", "pid", l.cur.pid, "startTimeout", l.cfg.startTimeout.String())
+	l.cur.killGroup(killStartTimeout)
 }
 
 func (l *loop) stopReadiness() {
-	l.readiness.stop()
-	l.readiness = nil
+	l.cur.readiness.stop()
+	l.cur.readiness = nil
 }
 
 func (l *loop) onReady() {
+	r := l.cur
 	l.set(Running, ReasonReady, nil)
-	l.stable.after(l.cfg.resetAfter)
-	if n := l.child.notify; n != nil && l.cfg.watchdog > 0 {
+	r.stable.after(l.cfg.resetAfter)
+	if n := r.notify; n != nil && r.contract.watchdog > 0 {
 		n.lastKeepalive.Store(time.Now().UnixNano())
 		go n.serve() // ends when the socket closes with the child
-		l.dog.after(l.cfg.watchdog)
+		r.dog.after(r.contract.watchdog)
 	}
 	for _, w := range l.startWaiters {
 		w <- nil
@@ -334,25 +341,13 @@ func (l *loop) onReady() {
 }
 
 func (l *loop) onExit(e Exit) {
-	l.child = nil
-	l.stopReadiness()
-	if l.startTimedOut {
-		l.startTimedOut = false
-		e.Err = fmt.Sprintf("start timeout: not ready within %v", l.cfg.startTimeout)
-	}
-	if l.watchdogFired {
-		l.watchdogFired = false
-		e.Err = fmt.Sprintf("watchdog timeout: no WATCHDOG=1 for %v", l.cfg.watchdog)
-	}
-	l.dog.stop()
-	l.ready.stop()
-	l.stable.stop()
-	l.kill.stop()
+	r := l.cur
+	l.cur = nil
+	r.end()
+	e = r.describe(e, l.cfg)
 	l.st.PID = 0
 	l.failReloadWaiters()
-	if l.stopWanted {
-		l.stopWanted = false
-		e.Requested = true
+	if e.Requested {
 		l.st.LastExit = &e
 		for _, w := range l.stopWaiters {
 			w <- nil
@@ -391,6 +386,9 @@ func (l *loop) onUnrequestedExit(e Exit, reason Reason) {
 		if l.st.Streak > 1 {
 			delay = l.cfg.backoff.Delay(l.st.Streak - 1)
 		}
+		if reason == ReasonSpawnFailed {
+			delay = max(delay, spawnRetryFloor)
+		}
 		l.st.NextRestartAt = e.Time.Add(delay)
 		l.set(Backoff, reason, nil)
 		if l.cfg.restartAt != nil {
@@ -399,10 +397,12 @@ func (l *loop) onUnrequestedExit(e Exit, reason Reason) {
 				l.set(Backoff, ReasonRestartBudget, nil)
 			}
 		}
-		if time.Until(l.st.NextRestartAt) > 0 {
-			l.restart.at(l.st.NextRestartAt)
-		} else {
+		// After a spawn failure the restart always waits for the timer:
+		// restarting from here would recurse while the binary is missing.
+		if reason != ReasonSpawnFailed && !time.Now().Before(l.st.NextRestartAt) {
 			l.restartNow()
+		} else {
+			l.restart.at(l.st.NextRestartAt)
 		}
 		return
 	}
@@ -451,7 +451,11 @@ func (l *loop) failReloadWaiters() {
 }
 
 func (l *loop) signalMain(sig os.Signal) error {
-	if err := l.child.proc.Signal(sig); err != nil {
+	ssig, ok := sig.(syscall.Signal)
+	if !ok {
+		return fmt.Errorf("agent %q: signal %v: not a syscall.Signal", l.cfg.name, sig)
+	}
+	if err := l.cur.signal(ssig, false); err != nil {
 		if errors.Is(err, os.ErrProcessDone) {
 			return l.errorf(ErrNotRunning)
 		}

@@ -1,12 +1,8 @@
 package supervisor
 
 import (
-	"io"
-	"os"
 	"sync"
 	"time"
-
-	"github.com/go-logr/logr"
 )
 
 // Output pipe read sizes: reads start small, so a quiet agent holds little
@@ -17,9 +13,9 @@ const (
 	maxCopyBuffer = 8 << 10
 )
 
-// drainTimeout bounds how long output copying may go on after the child's
-// process group is gone; only a grandchild that escaped the group (setsid)
-// can hold a pipe open that long.
+// drainTimeout bounds how long output is still copied after the child's
+// Exit was delivered; only a descendant that escaped the process group
+// (setsid) can hold a pipe open that long.
 const drainTimeout = 2 * time.Second
 
 // tailBuffer keeps the last size bytes written to it, growing to that size
@@ -75,34 +71,6 @@ func (t *tailBuffer) String() string {
 		return string(t.buf)
 	}
 	return string(t.buf[t.next:]) + string(t.buf[:t.next])
-}
-
-// copyOutput drains r into w and tail until EOF or until r is closed. A
-// write error is logged (rate-limited) and the data dropped, but reading
-// goes on: the child must never block on a full pipe or die of SIGPIPE
-// because the host's writer failed.
-func copyOutput(r *os.File, w io.Writer, tail *tailBuffer, stream string, log logr.Logger) {
-	buf := make([]byte, minCopyBuffer)
-	limiter := errorLimiter{every: 10 * time.Second}
-	for {
-		n, err := r.Read(buf)
-		if n > 0 {
-			tail.Write(buf[:n]) //nolint:errcheck // never fails
-			if w != nil {
-				if _, werr := w.Write(buf[:n]); werr != nil {
-					if dropped, ok := limiter.allow(time.Now()); ok {
-						log.Error(werr, "output writer failed; dropping output", "stream", stream, "droppedWrites", dropped)
-					}
-				}
-			}
-		}
-		if err != nil {
-			return
-		}
-		if n == len(buf) && len(buf) < maxCopyBuffer {
-			buf = make([]byte, 2*len(buf)) // the agent writes in bursts: read more at once
-		}
-	}
 }
 
 // errorLimiter lets one report through per interval and counts the rest.

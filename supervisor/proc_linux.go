@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"syscall"
 	"time"
@@ -10,36 +11,59 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func sysProcAttr(s *settings) *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{
-		Setpgid:    true,
-		Credential: s.cred,
-		Pdeathsig:  s.parentDeathSignal,
-	}
+// procHandle is tend's only handle on a spawned leader: its PID and the
+// pidfd the kernel returned from clone (nil where pidfd is unavailable).
+// tend forks through syscall.StartProcess rather than os.StartProcess
+// because an os.Process holds a pidfd of its own, which would double the
+// descriptors each agent costs the host.
+type procHandle struct {
+	pid   int
+	pidfd *os.File // non-blocking, parked in the netpoller while waiting
 }
 
-// waitExitNoReap blocks until process pid (our unreaped child) has exited,
-// leaving it a zombie so its PID, and with it the process group ID, stays
-// reserved. It parks the goroutine on a pidfd in Go's netpoller, so a
-// thousand idle agents hold no OS thread each; without pidfd (kernel before
-// 5.3, seccomp), or when blocking is set, it falls back to a blocking
-// waitid(WNOWAIT), which holds one OS thread per child, and tells
-// fallback why.
-func waitExitNoReap(pid int, blocking bool, fallback func(reason error)) error {
-	if blocking {
-		return waitidNoReap(pid)
+// startProcess forks and execs s's contract in a new process group.
+func startProcess(s *settings, argv, env []string, files []uintptr) (procHandle, error) {
+	pidfd := -1
+	sys := &syscall.SysProcAttr{
+		Setpgid:    true,
+		Credential: s.contract.cred,
+		Pdeathsig:  s.contract.parentDeathSignal,
 	}
-	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
-	if err != nil {
-		fallback(err)
-		return waitidNoReap(pid)
+	if !s.blockingWait {
+		sys.PidFD = &pidfd
 	}
-	f := os.NewFile(uintptr(fd), "pidfd")
-	defer f.Close()
-	rc, err := f.SyscallConn()
+	pid, _, err := syscall.StartProcess(s.contract.path, argv, &syscall.ProcAttr{
+		Dir: s.contract.dir, Env: env, Files: files, Sys: sys,
+	})
 	if err != nil {
-		fallback(err)
-		return waitidNoReap(pid)
+		return procHandle{}, fmt.Errorf("fork/exec %s: %w", s.contract.path, err)
+	}
+	h := procHandle{pid: pid}
+	if pidfd >= 0 {
+		if err := unix.SetNonblock(pidfd, true); err != nil {
+			syscall.Close(pidfd)
+			s.noteWaitFallback(err)
+			return h, nil
+		}
+		h.pidfd = os.NewFile(uintptr(pidfd), "pidfd")
+	} else if !s.blockingWait {
+		s.noteWaitFallback(errors.New("clone returned no pidfd"))
+	}
+	return h, nil
+}
+
+// waitExited blocks until the leader has exited, leaving it a zombie so its
+// PID, and with it the process group ID, stays reserved. With a pidfd the
+// goroutine parks in Go's netpoller, so a thousand idle agents hold no OS
+// thread each; without one (kernel before 5.3, seccomp) it blocks in
+// waitid(WNOWAIT), holding one OS thread per child.
+func (h procHandle) waitExited() error {
+	if h.pidfd == nil {
+		return waitidNoReap(unix.P_PID, h.pid)
+	}
+	rc, err := h.pidfd.SyscallConn()
+	if err != nil {
+		return waitidNoReap(unix.P_PID, h.pid)
 	}
 	var werr error
 	err = rc.Read(func(fd uintptr) bool {
@@ -48,19 +72,54 @@ func waitExitNoReap(pid int, blocking bool, fallback func(reason error)) error {
 		return werr != nil || info.Signo != 0 // Signo is SIGCHLD once it has exited
 	})
 	if err != nil { // the pidfd is not pollable here
-		fallback(err)
-		return waitidNoReap(pid)
+		return waitidNoReap(unix.P_PID, h.pid)
 	}
 	return werr
 }
 
-func waitidNoReap(pid int) error {
+func waitidNoReap(idType, id int) error {
 	var info unix.Siginfo
 	for {
-		err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+		err := unix.Waitid(idType, id, &info, unix.WEXITED|unix.WNOWAIT, nil)
 		if !errors.Is(err, unix.EINTR) {
 			return err
 		}
+	}
+}
+
+// reap collects the leader's exit status. After waitExited it does not
+// block; the PID is still ours until this returns, as only tend reaps it.
+func (h procHandle) reap() (syscall.WaitStatus, error) {
+	var ws syscall.WaitStatus
+	for {
+		_, err := syscall.Wait4(h.pid, &ws, 0, nil)
+		if !errors.Is(err, syscall.EINTR) {
+			return ws, err
+		}
+	}
+}
+
+// signal sends sig to the leader alone. The caller guarantees the leader
+// is not reaped yet.
+func (h procHandle) signal(sig syscall.Signal) error {
+	if h.pidfd == nil {
+		return syscall.Kill(h.pid, sig)
+	}
+	rc, err := h.pidfd.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = unix.PidfdSendSignal(int(fd), sig, nil, 0) }); err != nil {
+		return err
+	}
+	return serr
+}
+
+// release frees the pidfd once the leader is reaped.
+func (h procHandle) release() {
+	if h.pidfd != nil {
+		h.pidfd.Close()
 	}
 }
 
@@ -74,9 +133,10 @@ const (
 // group pgid after its leader was reaped. SIGKILL is asynchronous, and an
 // orphan reparented to init stays a zombie until init reaps it (kill(2)
 // still finds zombies), so the group counts as gone when kill says ESRCH or
-// /proc shows only zombies in it. A member stuck in uninterruptible sleep is
-// reported once after stuckAfter and waited for: the next child must not
-// start beside it.
+// /proc shows only zombies in it. When /proc cannot be read (the host is out
+// of file descriptors) it goes on polling kill(2) until either answers. A
+// member stuck in uninterruptible sleep is reported once after stuckAfter
+// and waited for: the next child must not start beside it.
 func waitGroupGone(pgid int, s *settings) {
 	delay := time.Millisecond
 	start := time.Now()
@@ -85,12 +145,12 @@ func waitGroupGone(pgid int, s *settings) {
 		if err := syscall.Kill(-pgid, syscall.SIGKILL); errors.Is(err, syscall.ESRCH) {
 			return
 		}
-		live := liveGroupMembers(pgid)
-		if len(live) == 0 {
+		live, err := liveGroupMembers(pgid)
+		if err == nil && len(live) == 0 {
 			return
 		}
 		if !warned && time.Since(start) > stuckAfter {
-			s.log.Error(errors.New("process group members survive SIGKILL"),
+			s.log.Error(errors.Join(errors.New("process group members survive SIGKILL"), err),
 				"agent's processes are stuck (uninterruptible sleep?); waiting for them before the next start",
 				"pgid", pgid, "pids", live)
 			warned = true
@@ -102,16 +162,20 @@ func waitGroupGone(pgid int, s *settings) {
 
 // liveGroupMembers lists the processes in group pgid that are not zombies,
 // read from /proc/PID/stat.
-func liveGroupMembers(pgid int) []int {
+func liveGroupMembers(pgid int) ([]int, error) {
 	pids, err := procfs.PIDs()
 	if err != nil {
-		return nil
+		return nil, err
 	}
 	var live []int
 	for _, pid := range pids {
-		if st, err := procfs.ReadStat(pid); err == nil && st.PGRP == pgid && st.Live() {
+		st, err := procfs.ReadStat(pid)
+		switch {
+		case err == nil && st.PGRP == pgid && st.Live():
 			live = append(live, pid)
+		case errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE):
+			return nil, err // the scan cannot tell; a process that just ended is no error
 		}
 	}
-	return live
+	return live, nil
 }

@@ -4,21 +4,45 @@ package supervisor
 
 import (
 	"errors"
+	"fmt"
 	"syscall"
 	"time"
 )
 
 // Outside Linux there is no pidfd, no PR_SET_PDEATHSIG and no /proc stat
-// to read: the child is reaped by os.Process.Wait and the rest of its group
-// is killed until kill(2) no longer finds it.
+// to read: the child is reaped by a blocking wait4 and the rest of its
+// group is killed until kill(2) no longer finds it.
 
-func sysProcAttr(s *settings) *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Setpgid: true, Credential: s.cred}
+type procHandle struct{ pid int }
+
+func startProcess(s *settings, argv, env []string, files []uintptr) (procHandle, error) {
+	pid, _, err := syscall.StartProcess(s.contract.path, argv, &syscall.ProcAttr{
+		Dir: s.contract.dir, Env: env, Files: files,
+		Sys: &syscall.SysProcAttr{Setpgid: true, Credential: s.contract.cred},
+	})
+	if err != nil {
+		return procHandle{}, fmt.Errorf("fork/exec %s: %w", s.contract.path, err)
+	}
+	return procHandle{pid: pid}, nil
 }
 
 var errNoNonReapingWait = errors.New("waiting without reaping is not supported on this platform")
 
-func waitExitNoReap(int, bool, func(error)) error { return errNoNonReapingWait }
+func (h procHandle) waitExited() error { return errNoNonReapingWait }
+
+func (h procHandle) reap() (syscall.WaitStatus, error) {
+	var ws syscall.WaitStatus
+	for {
+		_, err := syscall.Wait4(h.pid, &ws, 0, nil)
+		if !errors.Is(err, syscall.EINTR) {
+			return ws, err
+		}
+	}
+}
+
+func (h procHandle) signal(sig syscall.Signal) error { return syscall.Kill(h.pid, sig) }
+
+func (h procHandle) release() {}
 
 // waitGroupGone kills group pgid until it is gone, for at most a few
 // seconds: without /proc, zombies awaiting init cannot be told apart.

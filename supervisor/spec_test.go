@@ -76,7 +76,7 @@ func TestNewAppliesDefaults(t *testing.T) {
 	if c.startWait != time.Second || c.stopTimeout != 30*time.Second || c.stopSignal.String() != "terminated" ||
 		c.reloadSignal.String() != "hangup" || c.policy != RestartAlways || c.maxRestarts != 10 ||
 		c.window != 10*time.Minute || c.resetAfter != 5*time.Minute || c.retryFailedAfter != 30*time.Minute ||
-		c.tailBytes != 4096 || len(c.env) != 0 || c.env == nil {
+		c.tailBytes != 4096 || len(c.contract.env) != 0 || c.contract.env == nil {
 		t.Fatalf("defaults not applied: %+v", c)
 	}
 	if _, ok := c.backoff.(backoff.Exponential); !ok {

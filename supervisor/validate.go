@@ -25,35 +25,33 @@ import (
 // settings is a validated Spec with every default applied: what the owner
 // goroutine actually runs on.
 type settings struct {
-	name, path, dir   string
-	args, env         []string
-	inheritEnv        bool
-	cred              *syscall.Credential
-	startWait         time.Duration
-	ready             func(context.Context) error
-	notifyReady       bool
-	watchdog          time.Duration
-	startTimeout      time.Duration
-	stopTimeout       time.Duration
-	stopSignal        syscall.Signal
-	reloadSignal      syscall.Signal
-	parentDeathSignal syscall.Signal
-	policy            RestartPolicy
-	successCodes      []int
-	preventCodes      []int
-	maxRestarts       int
-	window            time.Duration
-	resetAfter        time.Duration
-	retryFailedAfter  time.Duration
-	backoff           backoff.Policy
-	stdout, stderr    io.Writer
-	tailBytes         int
-	log               logr.Logger
+	name             string
+	contract         contract // what the child is started with
+	startWait        time.Duration
+	ready            func(context.Context) error
+	startTimeout     time.Duration
+	stopTimeout      time.Duration
+	stopSignal       syscall.Signal
+	reloadSignal     syscall.Signal
+	policy           RestartPolicy
+	successCodes     []int
+	preventCodes     []int
+	maxRestarts      int
+	window           time.Duration
+	resetAfter       time.Duration
+	retryFailedAfter time.Duration
+	backoff          backoff.Policy
+	stdout, stderr   io.Writer
+	tailBytes        int
+	log              logr.Logger
 	// restartAt, when set (by a Group with a restart budget), returns the
 	// earliest moment an automatic restart due at the given time may run.
 	restartAt func(due time.Time) time.Time
-	// blockingWait makes the waiter use the blocking fallback instead of
-	// the pidfd, as on kernels without pidfd; tests set it.
+	// spawn starts a child: spawnProcess, or a stand-in in tests of the
+	// timing logic.
+	spawn func(*settings) (spawned, error)
+	// blockingWait spawns without a pidfd, so the waiter blocks a thread
+	// as on kernels without pidfd; tests set it.
 	blockingWait bool
 	// fallbackLogged makes the pidfd fallback logged once, not per child.
 	fallbackLogged *sync.Once
@@ -90,20 +88,23 @@ func (s Spec) resolveValue(kinds map[string]Kind) (settings, error) {
 		return settings{}, err
 	}
 	out := settings{
-		name: s.Identity(), path: s.Path, dir: s.Dir,
-		args:              args,
-		stopSignal:        s.StopSignal.or(syscall.SIGTERM),
-		reloadSignal:      s.ReloadSignal.or(syscall.SIGHUP),
-		parentDeathSignal: syscall.Signal(s.ParentDeathSignal),
-		successCodes:      slices.Clone(s.Restart.SuccessExitCodes),
-		preventCodes:      slices.Clone(s.Restart.PreventExitCodes),
-		ready:             s.Ready,
-		notifyReady:       s.NotifyReady,
-		watchdog:          s.Watchdog.Std(),
-		fallbackLogged:    new(sync.Once),
-		stdout:            s.Stdout,
-		stderr:            s.Stderr,
-		log:               s.Logger.WithValues("agent", s.Identity()),
+		name: s.Identity(),
+		contract: contract{
+			path: s.Path, dir: s.Dir, args: args,
+			parentDeathSignal: syscall.Signal(s.ParentDeathSignal),
+			notifyReady:       s.NotifyReady,
+			watchdog:          s.Watchdog.Std(),
+		},
+		stopSignal:     s.StopSignal.or(syscall.SIGTERM),
+		reloadSignal:   s.ReloadSignal.or(syscall.SIGHUP),
+		successCodes:   slices.Clone(s.Restart.SuccessExitCodes),
+		preventCodes:   slices.Clone(s.Restart.PreventExitCodes),
+		ready:          s.Ready,
+		spawn:          spawnProcess,
+		fallbackLogged: new(sync.Once),
+		stdout:         s.Stdout,
+		stderr:         s.Stderr,
+		log:            s.Logger.WithValues("agent", s.Identity()),
 	}
 	switch {
 	case s.Watchdog < 0:
@@ -123,13 +124,10 @@ func (s Spec) resolveValue(kinds map[string]Kind) (settings, error) {
 	if err := checkDir(s.Dir); err != nil {
 		return settings{}, err
 	}
-	out.inheritEnv = s.InheritEnv
-	env, err := buildEnv(s.Env, s.InheritEnv)
-	if err != nil {
+	if out.contract.env, err = buildEnv(s.Env, s.InheritEnv); err != nil {
 		return settings{}, err
 	}
-	out.env = env
-	if out.cred, err = lookupCredential(s.User, s.Group, s.Groups); err != nil {
+	if out.contract.cred, err = lookupCredential(s.User, s.Group, s.Groups); err != nil {
 		return settings{}, err
 	}
 	durations := []struct {

@@ -1,0 +1,89 @@
+package supervisor
+
+import (
+	"fmt"
+	"syscall"
+	"time"
+)
+
+// spawned is what the owner goroutine holds of a child it started. The
+// settings' spawn function makes it; tests of the timing logic substitute
+// children that are not processes.
+type spawned struct {
+	pid     int
+	started time.Time
+	exited  <-chan Exit   // receives exactly one Exit
+	notify  *notifySocket // with NotifyReady
+	// signal sends sig to the main process, or to its whole group; it
+	// fails with os.ErrProcessDone once the child is reaped.
+	signal func(sig syscall.Signal, group bool) error
+}
+
+// spawnProcess is the spawn function of real agents.
+func spawnProcess(s *settings) (spawned, error) {
+	c, err := spawn(s)
+	if err != nil {
+		return spawned{}, err
+	}
+	return spawned{pid: c.pid, started: c.started, exited: c.done, notify: c.notify,
+		signal: func(sig syscall.Signal, group bool) error {
+			if group {
+				return c.signalGroup(sig)
+			}
+			return c.signalLeader(sig)
+		}}, nil
+}
+
+// killReason is why tend is killing the current child, which decides how
+// its exit counts.
+type killReason int
+
+const (
+	notKilling       killReason = iota
+	killRequested               // Stop or Restart: no automatic restart
+	killStartTimeout            // not ready within StartTimeout: a failed run
+	killWatchdog                // missed its keep-alive: a failed run
+)
+
+// run is the current child and everything that lives and dies with it: the
+// contract it was started with, why it is being killed, and its timers.
+type run struct {
+	spawned
+	contract  contract
+	killing   killReason
+	readiness *readiness // polls the Ready probe (or READY=1) while Starting
+
+	ready  timer // Starting: Running after StartSeconds, or the start timeout
+	stable timer // Running: clears the streak after ResetAfter
+	kill   timer // Stopping: SIGKILL when StopTimeout ends
+	dog    timer // Running with a watchdog: next keep-alive deadline
+}
+
+// end stops everything that belonged to the run once its child is gone.
+func (r *run) end() {
+	r.readiness.stop()
+	for _, t := range []*timer{&r.ready, &r.stable, &r.kill, &r.dog} {
+		t.stop()
+	}
+}
+
+// killGroup SIGKILLs the run's process group, recording why.
+func (r *run) killGroup(why killReason) {
+	if r.killing == notKilling {
+		r.killing = why
+	}
+	r.signal(syscall.SIGKILL, true) //nolint:errcheck // ESRCH: already gone, the exit is on its way
+}
+
+// describe adds to an exit what tend knows of why the child died.
+func (r *run) describe(e Exit, s *settings) Exit {
+	switch r.killing {
+	case killRequested:
+		e.Requested = true
+	case killStartTimeout:
+		e.Err = fmt.Sprintf("start timeout: not ready within %v", s.startTimeout)
+	case killWatchdog:
+		e.Err = fmt.Sprintf("watchdog timeout: no WATCHDOG=1 for %v", r.contract.watchdog)
+	}
+	return e
+}

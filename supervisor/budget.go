@@ -8,14 +8,15 @@ import (
 )
 
 // Budget limits the automatic restarts of a whole Group: at most Restarts
-// within any window of Per, so that agents crashing together on one bad
+// of them begin within any window of Per (a sliding window, exactly), so that agents crashing together on one bad
 // shared config or a full disk do not fork-bomb the host. An agent whose
 // restart would exceed it waits longer in Backoff, with an event of reason
 // ReasonRestartBudget. The zero Budget imposes no limit.
 type Budget struct {
-	// Restarts is the burst the budget allows; 0 means no limit.
+	// Restarts is how many automatic restarts any window of Per may hold;
+	// 0 means no limit.
 	Restarts int `json:"restarts,omitempty"`
-	// Per is the window over which Restarts refill. Required with Restarts.
+	// Per is the length of that window. Required with Restarts.
 	Per config.Duration `json:"per,omitempty"`
 }
 
@@ -29,22 +30,23 @@ func (b Budget) validate() error {
 	return nil
 }
 
-// budgetClock is a generic cell rate algorithm: each restart takes an
-// emission interval T = Per/Restarts of virtual time, and a burst of
-// Restarts may run ahead of real time by up to Per - T.
+// budgetClock grants automatic restarts so that no window of Per holds
+// more than Restarts of them. It remembers the last Restarts grants; a
+// restart due at t runs at t, or Per after the oldest remembered grant if
+// that is later. Grants never go backwards in time, so that a grant can
+// never land in a window that later grants already filled.
 type budgetClock struct {
-	mu       sync.Mutex
-	interval time.Duration // Per / Restarts
-	burst    time.Duration // Per - interval
-	tat      time.Time     // theoretical arrival time of the next restart
+	mu      sync.Mutex
+	per     time.Duration
+	granted []time.Time // the last Restarts grants, a ring from next
+	next    int         // oldest grant once the ring is full
 }
 
 func newBudgetClock(b Budget) *budgetClock {
 	if b.Restarts == 0 {
 		return nil
 	}
-	interval := b.Per.Std() / time.Duration(b.Restarts)
-	return &budgetClock{interval: interval, burst: b.Per.Std() - interval}
+	return &budgetClock{per: b.Per.Std(), granted: make([]time.Time, 0, b.Restarts)}
 }
 
 // reserve books a restart due at due and returns when it may run: due
@@ -52,13 +54,21 @@ func newBudgetClock(b Budget) *budgetClock {
 func (c *budgetClock) reserve(due time.Time) time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.tat.Before(due) {
-		c.tat = due
+	at := due
+	if n := len(c.granted); n > 0 {
+		newest := c.granted[(c.next+n-1)%n]
+		if at.Before(newest) {
+			at = newest
+		}
 	}
-	allowed := c.tat.Add(-c.burst)
-	if allowed.Before(due) {
-		allowed = due
+	if len(c.granted) < cap(c.granted) {
+		c.granted = append(c.granted, at)
+		return at
 	}
-	c.tat = c.tat.Add(c.interval)
-	return allowed
+	if free := c.granted[c.next].Add(c.per); at.Before(free) {
+		at = free
+	}
+	c.granted[c.next] = at
+	c.next = (c.next + 1) % len(c.granted)
+	return at
 }

@@ -198,3 +198,44 @@ func TestApplyWatchdogOffRestartsWithoutKilling(t *testing.T) {
 		t.Fatalf("state %v, want Running", st.State)
 	}
 }
+
+// StopAll keeps its deadline, final Store writes included, for agents that
+// must be SIGKILLed at the end of it, and leaves every final state stored.
+func TestStopAllWithStoreKeepsDeadline(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	store, err := NewFileStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := newGroup(t, GroupOptions{Store: store})
+	const n = 50
+	for i := range n {
+		if _, err := g.Add(groupSpec(t, fmt.Sprintf("a%02d", i), "-ignore-term")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := g.StartAll(ctxTimeout(t, 20*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	const deadline = 1500 * time.Millisecond
+	begin := time.Now()
+	if err := g.StopAll(ctxTimeout(t, deadline)); err != nil {
+		t.Fatalf("StopAll: %v", err)
+	}
+	if took := time.Since(begin); took > deadline {
+		t.Fatalf("StopAll took %v, past its %v deadline", took, deadline)
+	}
+	reopened, err := NewFileStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, _ := reopened.Load()
+	for _, r := range recs {
+		if r.State != Stopped {
+			t.Errorf("stored state of %s is %v, want Stopped", r.Name, r.State)
+		}
+	}
+	if len(recs) != n {
+		t.Fatalf("%d records stored, want %d", len(recs), n)
+	}
+}

@@ -50,15 +50,18 @@ type Group struct {
 	members map[string]*member
 	subs    notify.List[Event]
 
-	storeMu sync.Mutex // orders Store writes against Remove
 	applyMu sync.Mutex // one Apply at a time
 }
 
 type member struct {
 	p    *Process
 	spec Spec
-	// stored is the time of the last record written for it; guarded by
-	// Group.storeMu, so that an older record never overwrites a newer one.
+	// storeMu orders the member's Store writes against each other and
+	// against its removal; members write concurrently, so a Store that
+	// batches (FileStore) turns a burst into a few writes.
+	storeMu sync.Mutex
+	// stored is the time of the last record written for it, so that an
+	// older record never overwrites a newer one.
 	stored time.Time
 }
 
@@ -121,8 +124,8 @@ func (g *Group) forward(e Event) { g.subs.Publish(e) }
 // persist writes r for member m, unless m was removed meanwhile (its
 // record must not come back) or a newer record was already written.
 func (g *Group) persist(m *member, r Record) {
-	g.storeMu.Lock()
-	defer g.storeMu.Unlock()
+	m.storeMu.Lock()
+	defer m.storeMu.Unlock()
 	g.mu.RLock()
 	current := g.members[r.Name] == m
 	g.mu.RUnlock()
@@ -147,8 +150,8 @@ func (g *Group) Remove(ctx context.Context, name string) error {
 		m.p.setClosed(false)
 		return err
 	}
-	g.storeMu.Lock()
-	defer g.storeMu.Unlock()
+	m.storeMu.Lock()
+	defer m.storeMu.Unlock()
 	g.mu.Lock()
 	if g.members[name] == m {
 		delete(g.members, name)
@@ -184,22 +187,25 @@ func (g *Group) member(name string) (*member, error) {
 // List returns every member's Status, sorted by name.
 func (g *Group) List() []Status {
 	out := make([]Status, 0)
-	for _, m := range g.snapshot() {
+	for _, m := range g.snapshot(nil) {
 		out = append(out, m.p.Status())
 	}
 	return out
 }
 
-// snapshot returns copies of the members, sorted by name: Apply may
-// change a member's spec once the lock is released.
-func (g *Group) snapshot() []member {
+// snapshot returns the members that keep accepts (all with a nil keep),
+// sorted by name. keep runs under the lock, so it may read a member's
+// spec, which Apply changes.
+func (g *Group) snapshot(keep func(*member) bool) []*member {
 	g.mu.RLock()
-	ms := make([]member, 0, len(g.members))
+	ms := make([]*member, 0, len(g.members))
 	for _, m := range g.members {
-		ms = append(ms, member{p: m.p, spec: m.spec})
+		if keep == nil || keep(m) {
+			ms = append(ms, m)
+		}
 	}
 	g.mu.RUnlock()
-	slices.SortFunc(ms, func(a, b member) int { return cmp.Compare(a.p.name, b.p.name) })
+	slices.SortFunc(ms, func(a, b *member) int { return cmp.Compare(a.p.name, b.p.name) })
 	return ms
 }
 
@@ -241,13 +247,8 @@ func (g *Group) with(name string, op func(*Process) error) error {
 // failures joined (errors.Join), each naming its agent. Members already
 // running count as started.
 func (g *Group) StartAll(ctx context.Context) error {
-	var members []member
-	for _, m := range g.snapshot() {
-		if m.spec.IsEnabled() {
-			members = append(members, m)
-		}
-	}
-	return parallel(members, func(m member) error {
+	enabled := g.snapshot(func(m *member) bool { return m.spec.IsEnabled() })
+	return parallel(enabled, func(m *member) error {
 		if err := m.p.Start(ctx); err != nil && !errors.Is(err, ErrAlreadyStarted) {
 			return err
 		}
@@ -256,10 +257,11 @@ func (g *Group) StartAll(ctx context.Context) error {
 }
 
 // StopAll stops every member in parallel under ctx's deadline: each agent
-// gets its StopTimeout, cut short so that the SIGKILL and the reap still fit
-// before the deadline, and StopAll returns by then. Failures are joined.
-// With a Store, every member's final state is written before StopAll
-// returns, so a host that exits next leaves its last state behind.
+// gets its StopTimeout, cut short so that the SIGKILL, the reap and the
+// final Store write still fit before the deadline, and StopAll returns by
+// then. Failures are joined. With a Store, every member's final state is
+// written before StopAll returns (concurrently, so FileStore writes them
+// together), so a host that exits next leaves its last state behind.
 func (g *Group) StopAll(ctx context.Context) error {
 	if deadline, ok := ctx.Deadline(); ok {
 		margin := min(time.Until(deadline)/10, reapMargin)
@@ -267,24 +269,23 @@ func (g *Group) StopAll(ctx context.Context) error {
 		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-margin))
 		defer cancel()
 	}
-	err := parallel(g.snapshot(), func(m member) error { return m.p.Stop(ctx) })
+	err := parallel(g.snapshot(nil), func(m *member) error { return m.p.Stop(ctx) })
 	if g.store != nil {
-		g.mu.RLock()
-		members := slices.Collect(maps.Values(g.members))
-		g.mu.RUnlock()
 		now := time.Now()
-		for _, m := range members {
+		parallel(g.snapshot(nil), func(m *member) error { //nolint:errcheck // persist logs its failures
 			g.persist(m, recordOf(m.p.Status(), now))
-		}
+			return nil
+		})
 	}
 	return err
 }
 
-// reapMargin is the most StopAll keeps of its deadline for SIGKILL and reap.
+// reapMargin is the most StopAll keeps of its deadline for SIGKILL, reap
+// and the final Store write.
 const reapMargin = 500 * time.Millisecond
 
 // parallel runs op for every member at once and joins the errors.
-func parallel(members []member, op func(member) error) error {
+func parallel(members []*member, op func(*member) error) error {
 	errs := make([]error, len(members))
 	var wg sync.WaitGroup
 	for i, m := range members {

@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -54,18 +55,27 @@ func recordOf(st Status, at time.Time) Record {
 type FileStore struct {
 	path string
 
-	mu       sync.Mutex
-	records  map[string]Record
-	flushing bool // a goroutine is writing; others just mark dirty
-	dirty    bool
-	flushErr error
+	mu      sync.Mutex
+	written *sync.Cond // broadcast after every write attempt
+	records map[string]Record
+	edits   uint64 // changes made to records so far
+	onDisk  uint64 // changes the file holds
+	writing bool   // a caller is writing the file for all waiting ones
+	tried   uint64 // changes the last write attempt covered
+	lastErr error  // that attempt's error
 }
 
 // NewFileStore opens the store at path, reading the records a previous run
-// left there. A missing file is an empty store; an unreadable or corrupt
-// one is an error naming the path.
+// left there, and removes the temporary files of writes that a crash
+// interrupted. A missing file is an empty store; an unreadable or corrupt
+// one (including one that holds JSON null rather than a list) is an error
+// naming the path.
 func NewFileStore(path string) (*FileStore, error) {
 	s := &FileStore{path: path, records: map[string]Record{}}
+	s.written = sync.NewCond(&s.mu)
+	if err := atomicfile.RemoveStale(path); err != nil {
+		return nil, fmt.Errorf("state store %s: remove stale temporary files: %w", path, err)
+	}
 	b, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -76,6 +86,9 @@ func NewFileStore(path string) (*FileStore, error) {
 	var records []Record
 	if err := json.Unmarshal(b, &records); err != nil {
 		return nil, fmt.Errorf("state store %s: corrupt: %w", path, err)
+	}
+	if records == nil { // null, which json reads as an empty list
+		return nil, fmt.Errorf("state store %s: corrupt: holds %s, not a list of records", path, bytes.TrimSpace(b))
 	}
 	for _, r := range records {
 		s.records[r.Name] = r
@@ -109,35 +122,39 @@ func (s *FileStore) sorted() []Record {
 	return out
 }
 
-// change applies edit and makes sure the file catches up: the caller either
-// writes it itself or leaves the change to the writer already at work,
-// which writes again before it stops.
+// change applies edit and returns once the file holds it. Changes made
+// while a write is under way are written together by one of their
+// callers, so a burst of Puts from many agents costs a few writes, not
+// one each.
 func (s *FileStore) change(edit func(map[string]Record)) error {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	edit(s.records)
-	if s.flushing {
-		s.dirty = true
-		err := s.flushErr
-		s.mu.Unlock()
-		return err
-	}
-	s.flushing = true
+	s.edits++
+	mine := s.edits
 	for {
-		s.dirty = false
+		switch {
+		case s.onDisk >= mine:
+			return nil
+		case s.tried >= mine && s.lastErr != nil:
+			return fmt.Errorf("state store %s: %w", s.path, s.lastErr)
+		case s.writing:
+			s.written.Wait()
+			continue
+		}
+		s.writing = true
+		covers := s.edits
 		b, err := json.MarshalIndent(s.sorted(), "", "  ")
 		s.mu.Unlock()
 		if err == nil {
 			err = atomicfile.Write(s.path, append(b, '\n'), 0o600)
 		}
 		s.mu.Lock()
-		s.flushErr = err
-		if !s.dirty || err != nil {
-			s.flushing = false
-			s.mu.Unlock()
-			if err != nil {
-				return fmt.Errorf("state store %s: %w", s.path, err)
-			}
-			return nil
+		s.writing = false
+		s.tried, s.lastErr = covers, err
+		if err == nil {
+			s.onDisk = covers
 		}
+		s.written.Broadcast()
 	}
 }

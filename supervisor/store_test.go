@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -48,10 +50,70 @@ func TestFileStoreRoundTrip(t *testing.T) {
 }
 
 func TestFileStoreRejectsCorruptFile(t *testing.T) {
+	for _, content := range []string{`[{"name":`, `null`, " null\n", `{}`, `"x"`} {
+		path := filepath.Join(t.TempDir(), "state.json")
+		os.WriteFile(path, []byte(content), 0o600)
+		if _, err := NewFileStore(path); err == nil || !strings.Contains(err.Error(), path) {
+			t.Errorf("store holding %q: %v, want an error naming %s", content, err, path)
+		}
+	}
+}
+
+// Temporary files of writes a crash interrupted are removed on open; other
+// files in the directory are not.
+func TestFileStoreRemovesStaleTemporaries(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "state.json")
+	stale := []string{".state.json.tmp-123", ".state.json.tmp-4567"}
+	kept := []string{"state.json", ".other.json.tmp-1", "state.json.bak"}
+	for _, name := range append(slices.Clone(stale), kept...) {
+		os.WriteFile(filepath.Join(dir, name), []byte("[]"), 0o600)
+	}
+	if _, err := NewFileStore(path); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range stale {
+		if _, err := os.Stat(filepath.Join(dir, name)); !os.IsNotExist(err) {
+			t.Errorf("stale %s still there (%v)", name, err)
+		}
+	}
+	for _, name := range kept {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("%s removed: %v", name, err)
+		}
+	}
+}
+
+// Concurrent Puts are written together, and each returns only once the
+// file holds its record.
+func TestFileStoreConcurrentPutsAreDurable(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.json")
-	os.WriteFile(path, []byte(`[{"name":`), 0o600)
-	if _, err := NewFileStore(path); err == nil || !strings.Contains(err.Error(), path) {
-		t.Fatalf("corrupt store: %v, want an error naming %s", err, path)
+	s, err := NewFileStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 64
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			name := fmt.Sprintf("agent-%02d", i)
+			if err := s.Put(Record{Name: name, State: Stopped}); err != nil {
+				errs <- err
+				return
+			}
+			b, err := os.ReadFile(path)
+			if err != nil || !strings.Contains(string(b), `"`+name+`"`) {
+				errs <- fmt.Errorf("Put of %s returned before the file held it (%v)", name, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
 

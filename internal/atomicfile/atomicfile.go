@@ -26,7 +26,7 @@ func Write(path string, data []byte, perm fs.FileMode) (err error) {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	tmp, err := os.CreateTemp(dir, tempPattern(path))
 	if err != nil {
 		return err
 	}
@@ -69,4 +69,25 @@ func syncDir(dir string) error {
 		return err
 	}
 	return nil
+}
+
+// tempPattern is the name pattern of Write's temporary files for path, as
+// os.CreateTemp and filepath.Glob read it.
+func tempPattern(path string) string { return "." + filepath.Base(path) + ".tmp-*" }
+
+// RemoveStale removes the temporary files that Write calls for path left
+// behind when the process died before the rename. Call it only while no
+// Write to path is under way (when opening the file, say).
+func RemoveStale(path string) error {
+	stale, err := filepath.Glob(filepath.Join(filepath.Dir(path), tempPattern(path)))
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, f := range stale {
+		if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }

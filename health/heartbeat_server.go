@@ -98,6 +98,7 @@ type ServerStats struct {
 	Idle          int64 // connections dropped for silence
 	RefusedConns  int64 // over MaxConns
 	AcceptedConns int64 // connections served
+	AcceptErrors  int64 // failed accepts (out of file descriptors, say), all retried
 }
 
 // HeartbeatServer accepts heartbeat lines on a Unix socket for one agent.
@@ -162,9 +163,19 @@ func removeStaleSocket(path string) error {
 	return os.Remove(path)
 }
 
+// Accept failures (the host out of file descriptors, say) are retried
+// after a pause that grows from 5 ms to 1 s, as net/http does, so that
+// beats queued meanwhile are served once descriptors are free again.
+const (
+	acceptRetryMin = 5 * time.Millisecond
+	acceptRetryMax = time.Second
+)
+
 // Serve accepts connections until ctx ends, then closes the listener (which
 // removes the socket file) and every connection, waits for their
-// goroutines and returns nil.
+// goroutines and returns nil. A failing accept never ends it: the error is
+// counted and logged (at most every 10 s) and accepting is retried. Only a
+// listener closed by someone else makes it return early, with an error.
 func (s *HeartbeatServer) Serve(ctx context.Context) error {
 	var wg sync.WaitGroup
 	stop := context.AfterFunc(ctx, func() {
@@ -177,18 +188,31 @@ func (s *HeartbeatServer) Serve(ctx context.Context) error {
 	})
 	defer stop()
 	defer wg.Wait()
+	var pause time.Duration
+	var lastLogged time.Time
 	for {
 		conn, err := s.ln.Accept()
 		if err != nil {
-			if ctx.Err() != nil {
+			switch {
+			case ctx.Err() != nil:
+				return nil
+			case errors.Is(err, net.ErrClosed):
+				return fmt.Errorf("heartbeat socket %s: listener closed before the context ended: %w", s.opts.Path, err)
+			}
+			pause = min(max(2*pause, acceptRetryMin), acceptRetryMax)
+			s.mu.Lock()
+			s.stats.AcceptErrors++
+			s.mu.Unlock()
+			if now := time.Now(); now.Sub(lastLogged) >= errorLogEvery {
+				lastLogged = now
+				s.opts.Logger.Error(err, "cannot accept heartbeat connection; retrying", "socket", s.opts.Path, "retryIn", pause.String())
+			}
+			if sleepCtx(ctx, pause) != nil {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			return fmt.Errorf("heartbeat socket %s: %w", s.opts.Path, err)
+			continue
 		}
+		pause = 0
 		if !s.track(conn) {
 			conn.Close()
 			continue
@@ -199,6 +223,22 @@ func (s *HeartbeatServer) Serve(ctx context.Context) error {
 			defer s.untrack(conn)
 			s.serveConn(conn)
 		}()
+	}
+}
+
+// errorLogEvery is how often a persisting accept failure is logged.
+const errorLogEvery = 10 * time.Second
+
+// sleepCtx waits d or until ctx ends, whichever is first, and returns
+// ctx's error in the latter case.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 

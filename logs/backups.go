@@ -2,6 +2,8 @@ package logs
 
 import (
 	"cmp"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -50,6 +52,18 @@ func files(path string) ([]logFile, error) {
 		out = slices.Insert(out, 0, logFile{path: path})
 	}
 	return out, nil
+}
+
+// open opens the file. A plain backup that is gone since it was listed
+// was compressed meanwhile: its .gz is opened instead, and the returned
+// logFile says so.
+func (f logFile) open() (*os.File, logFile, error) {
+	fh, err := os.Open(f.path)
+	if errors.Is(err, fs.ErrNotExist) && !f.rotated.IsZero() && !f.gzipped {
+		f.path, f.gzipped = f.path+".gz", true
+		fh, err = os.Open(f.path)
+	}
+	return fh, f, err
 }
 
 // parseBackup recognises prefix + timestamp + ext [+ ".gz"].

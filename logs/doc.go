@@ -1,11 +1,13 @@
 // Package logs writes agents' output to rotating files and reads it back.
 //
-// Rotator is an io.WriteCloser around lumberjack (size limit, backups kept,
-// age limit, gzip of rotated files) that repairs lumberjack's known faults:
-// its Close stops lumberjack's background goroutine, so a closed Rotator
-// leaves nothing running; it rotates by itself before a write would
-// overflow the size limit, never twice in one millisecond (lumberjack names
-// backups by the millisecond, and a second rotation would overwrite the
+// Rotator is an io.WriteCloser that appends through lumberjack and does the
+// rest itself (size limit, backups kept, age limit, gzip of rotated files,
+// with lumberjack's backup names), repairing lumberjack's known faults: its
+// Close returns once compression and pruning are done and stops
+// lumberjack's background goroutine, so a closed Rotator leaves nothing
+// running and its backups in their final form; it rotates before a write
+// would overflow the size limit, never twice in one millisecond (backups
+// are named by the millisecond, and a second rotation would overwrite the
 // first); a write larger than the limit is split at line boundaries instead
 // of rejected; new files get the configured mode (default 0640) instead of
 // 0600; a failing disk makes it count and drop, never block the agent or

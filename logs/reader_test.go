@@ -249,3 +249,28 @@ func FuzzSearchGzip(f *testing.F) {
 		Tail(path, 3)
 	})
 }
+
+// A plain backup compressed between listing and opening is read from its
+// .gz instead.
+func TestReaderFollowsBackupIntoItsArchive(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "agent.log")
+	r := newRotator(t, Options{Path: path, MaxSizeMB: 1})
+	r.Write(numbered(15000, 100))
+	r.Close()
+	all, _ := files(path)
+	if len(all) != 2 || all[1].gzipped {
+		t.Fatalf("files %+v, want the live file and one plain backup", all)
+	}
+	if err := compressBackup(all[1].path); err != nil {
+		t.Fatal(err)
+	}
+	fh, f, err := all[1].open()
+	if err != nil || !f.gzipped || f.path != all[1].path+".gz" {
+		t.Fatalf("open of the vanished plain backup: %+v, %v", f, err)
+	}
+	fh.Close()
+	lines, err := lastLines(all[1], 3)
+	if err != nil || len(lines) != 3 {
+		t.Fatalf("lastLines after compression: %q, %v", lines, err)
+	}
+}

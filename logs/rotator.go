@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,6 +35,10 @@ type Rotator struct {
 	unlogged   int // failures since the last logged one
 	schedule   *time.Timer
 	streams    []*Stream
+
+	millPending bool           // a rotation asked for a pass the mill has not begun
+	millRunning bool           // the mill goroutine exists
+	millDone    sync.WaitGroup // Close waits for the mill
 }
 
 // Stats counts what a Rotator did.
@@ -84,14 +89,9 @@ func New(opts Options) (*Rotator, error) {
 		limit: int64(opts.MaxSizeMB) << 20,
 		size:  info.Size(),
 		inode: inodeOf(info),
-		lj: &lumberjack.Logger{
-			Filename:   path,
-			MaxSize:    opts.MaxSizeMB,
-			MaxBackups: opts.MaxBackups,
-			MaxAge:     opts.MaxAgeDays,
-			Compress:   opts.Compress,
-			LocalTime:  opts.LocalTime,
-		},
+		// lumberjack only appends: the Rotator rotates (MaxSize is beyond
+		// reach), and its mill compresses and prunes.
+		lj: &lumberjack.Logger{Filename: path, MaxSize: math.MaxInt32},
 	}
 	r.armSchedule(time.Now())
 	return r, nil
@@ -165,8 +165,8 @@ func (r *Rotator) Rotate() error {
 // which recreates the live file with O_TRUNC: on ext4 that marks the new
 // file for allocation on close, so every rotation's close flushed the
 // whole file synchronously. The new live file is created here (with
-// FileMode, without truncation), and the zero-length write reopens it in
-// lumberjack, which starts its compression and pruning of backups.
+// FileMode, without truncation), the zero-length write reopens it in
+// lumberjack, and the mill compresses and prunes the backups.
 func (r *Rotator) rotateLocked() error {
 	if wait := time.Millisecond - time.Since(r.lastRotate); wait > 0 {
 		time.Sleep(wait)
@@ -194,6 +194,7 @@ func (r *Rotator) rotateLocked() error {
 	r.size, r.dirty = 0, false
 	r.inode = inodeAt(r.opts.Path)
 	r.stats.Rotations++
+	r.wakeMill()
 	return nil
 }
 
@@ -294,9 +295,9 @@ func (r *Rotator) Stats() Stats {
 }
 
 // Close flushes the Streams' partial lines, stops scheduled rotation,
-// closes the file and stops lumberjack's background goroutine (after it
-// finishes a compression under way). Later writes return ErrClosed. Close
-// is idempotent.
+// closes the file, and returns once the compression and pruning of
+// backups are done, with no goroutine of the Rotator's left. Later writes
+// return ErrClosed. Close is idempotent.
 func (r *Rotator) Close() error {
 	r.mu.Lock()
 	streams := r.streams
@@ -305,8 +306,8 @@ func (r *Rotator) Close() error {
 		s.Flush()
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.closed {
+		r.mu.Unlock()
 		return nil
 	}
 	r.closed = true
@@ -315,5 +316,7 @@ func (r *Rotator) Close() error {
 	}
 	err := r.lj.Close()
 	stopMill(r.lj)
+	r.mu.Unlock()
+	r.millDone.Wait()
 	return err
 }

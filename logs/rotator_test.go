@@ -24,29 +24,8 @@ func newRotator(t *testing.T, opts Options) *Rotator {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { r.Close(); waitMillIdle(t, r.Path()) })
+	t.Cleanup(func() { r.Close() })
 	return r
-}
-
-// waitMillIdle waits until lumberjack's compression has caught up: no
-// backup is left both plain and gzipped, or plain when compression is on.
-func waitMillIdle(t *testing.T, path string) {
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		entries, _ := os.ReadDir(filepath.Dir(path))
-		busy := false
-		for _, e := range entries {
-			if strings.HasSuffix(e.Name(), ".gz") {
-				if _, err := os.Stat(filepath.Join(filepath.Dir(path), strings.TrimSuffix(e.Name(), ".gz"))); err == nil {
-					busy = true
-				}
-			}
-		}
-		if !busy {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // readAll returns the content of the live file and all backups, oldest
@@ -140,18 +119,14 @@ func TestBackupsCountCompressionAndModes(t *testing.T) {
 	for range 5 {
 		r.Write(numbered(10000, 100))
 	}
-	r.Close() // lumberjack's mill finishes compressing and pruning after Close
-	var all []logFile
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		all, _ = files(path)
-		if len(all) == 3 && all[1].gzipped && all[2].gzipped {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("files %+v, want live + 2 gzipped backups", all)
-		}
-		time.Sleep(10 * time.Millisecond)
+	r.Close() // returns once compression and pruning are done
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 3 {
+		t.Fatalf("right after Close the directory holds %v, want the live file and 2 backups", entries)
+	}
+	all, _ := files(path)
+	if len(all) != 3 || !all[1].gzipped || !all[2].gzipped {
+		t.Fatalf("right after Close: files %+v, want live + 2 gzipped backups", all)
 	}
 	readAll(t, path) // gunzips every backup: fails on an invalid archive
 	for _, f := range all {
@@ -161,6 +136,24 @@ func TestBackupsCountCompressionAndModes(t *testing.T) {
 	}
 	if info, _ := os.Stat(dir); info.Mode().Perm() != 0o750 {
 		t.Errorf("directory mode %v, want 0750", info.Mode().Perm())
+	}
+}
+
+// Readers right after Close find every line: Close waited for the
+// compression, so no backup vanishes under them.
+func TestReadersRightAfterClose(t *testing.T) {
+	for i := range 5 {
+		path := filepath.Join(t.TempDir(), "agent.log")
+		r, err := New(Options{Path: path, MaxSizeMB: 1, MaxBackups: 3, Compress: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Write(numbered(30000, 100)) // three backups of 1 MiB to compress
+		r.Close()
+		lines, err := Tail(path, 25000)
+		if err != nil || len(lines) != 25000 || lines[0] != string(numbered(30000, 100)[5000*100:5000*100+99]) {
+			t.Fatalf("round %d: Tail after Close: %d lines, %v", i, len(lines), err)
+		}
 	}
 }
 
@@ -177,7 +170,6 @@ func TestCloseLeavesNoGoroutine(t *testing.T) {
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
-	waitMillIdle(t, path)
 	goleak.VerifyNone(t, before)
 	if n, err := r.Write([]byte("late\n")); n != 0 || !errors.Is(err, ErrClosed) {
 		t.Fatalf("Write after Close = %d, %v; want ErrClosed", n, err)

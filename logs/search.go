@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"regexp"
 )
 
@@ -87,7 +86,7 @@ type searcher struct {
 }
 
 func (s *searcher) file(f logFile) error {
-	fh, err := os.Open(f.path)
+	fh, f, err := f.open()
 	if err != nil {
 		return err
 	}

@@ -33,12 +33,7 @@ func Tail(path string, n int) ([]string, error) {
 		if need == 0 {
 			break
 		}
-		var lines []string
-		if f.gzipped {
-			lines, err = lastLinesGzip(f.path, need)
-		} else {
-			lines, err = lastLinesPlain(f.path, need)
-		}
+		lines, err := lastLines(f, need)
 		if err != nil {
 			return nil, fmt.Errorf("tail %s: %w", f.path, err)
 		}
@@ -48,14 +43,21 @@ func Tail(path string, n int) ([]string, error) {
 	return newestFirst, nil
 }
 
-// lastLinesPlain reads the file backwards and returns up to n of its last
-// lines, newest first.
-func lastLinesPlain(path string, n int) ([]string, error) {
-	f, err := os.Open(path)
+// lastLines returns up to n of the last lines of f, newest first.
+func lastLines(f logFile, n int) ([]string, error) {
+	fh, f, err := f.open()
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer fh.Close()
+	if f.gzipped {
+		return lastLinesGzip(fh, n)
+	}
+	return lastLinesPlain(fh, n)
+}
+
+// lastLinesPlain reads the file backwards.
+func lastLinesPlain(f *os.File, n int) ([]string, error) {
 	info, err := f.Stat()
 	if err != nil {
 		return nil, err
@@ -94,14 +96,8 @@ func lastLinesPlain(path string, n int) ([]string, error) {
 	return lines, nil
 }
 
-// lastLinesGzip decompresses the whole archive, keeping its last n lines,
-// newest first.
-func lastLinesGzip(path string, n int) ([]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
+// lastLinesGzip decompresses the whole archive, keeping its last n lines.
+func lastLinesGzip(f *os.File, n int) ([]string, error) {
 	zr, err := gzip.NewReader(f)
 	if err != nil {
 		return nil, err

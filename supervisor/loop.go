@@ -93,7 +93,7 @@ func (l *loop) run() {
 			l.checkWatchdog()
 		case <-l.retry.C():
 			l.retry.stop()
-			l.restarts, l.st.Streak = nil, 0
+			l.clearCounters()
 			l.set(Backoff, ReasonRetryFailed, nil)
 			l.spawn(ReasonBackoffElapsed, false)
 		}
@@ -192,7 +192,7 @@ func (l *loop) onStart(r request, reason Reason) {
 		l.startWaiters = append(l.startWaiters, r.reply)
 	default: // Stopped, Exited, Failed, Backoff
 		if l.st.State == Failed {
-			l.restarts, l.st.Streak = nil, 0
+			l.clearCounters()
 		}
 		l.restart.stop()
 		l.retry.stop()
@@ -425,6 +425,11 @@ func (l *loop) limitReached(now time.Time) bool {
 	cutoff := now.Add(-l.cfg.window)
 	l.restarts = slices.DeleteFunc(l.restarts, func(t time.Time) bool { return t.Before(cutoff) })
 	return len(l.restarts) >= l.cfg.maxRestarts
+}
+
+// clearCounters starts the restart accounting afresh, as after Failed.
+func (l *loop) clearCounters() {
+	l.restarts, l.recentExits, l.st.Streak = nil, nil, 0
 }
 
 func (l *loop) enterFailed(reason Reason, exits []Exit) {

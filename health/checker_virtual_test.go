@@ -1,0 +1,88 @@
+package health
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/tend-dev/tend/config"
+)
+
+// The Checker's schedule in virtual time: the initial delay, the interval,
+// the failure threshold, the action and the grace after it, exactly.
+func TestCheckerScheduleInVirtualTime(t *testing.T) {
+	const s = time.Second
+	cases := []struct {
+		name        string
+		keepFailing bool // the action does not heal the agent
+		wantChecks  []time.Duration
+		wantActions []time.Duration
+	}{
+		// Failing from 30s: checks at 35, 45, 55 fail; the action runs at 55
+		// for 2s; the grace of 30s runs from its end.
+		{"healed", false, []time.Duration{5 * s, 15 * s, 25 * s, 35 * s, 45 * s, 55 * s, 87 * s, 97 * s, 107 * s, 117 * s}, []time.Duration{55 * s}},
+		{"still failing", true, []time.Duration{5 * s, 15 * s, 25 * s, 35 * s, 45 * s, 55 * s, 87 * s, 97 * s, 107 * s}, []time.Duration{55 * s, 107 * s}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				begin := time.Now()
+				var mu sync.Mutex
+				var checks, actions []time.Duration
+				healed := false
+				probe := ProbeFunc(func(context.Context) error {
+					mu.Lock()
+					defer mu.Unlock()
+					at := time.Since(begin)
+					checks = append(checks, at)
+					if at >= 30*s && !healed {
+						return errors.New("down")
+					}
+					return nil
+				})
+				cfg := Config{InitialDelay: config.Duration(5 * s), Interval: config.Duration(10 * s), Timeout: config.Duration(s),
+					FailureThreshold: 3, SuccessThreshold: 2, Grace: config.Duration(30 * s)}
+				checker, err := NewChecker(cfg, func(context.Context, Report) {
+					mu.Lock()
+					actions = append(actions, time.Since(begin))
+					healed = !c.keepFailing
+					mu.Unlock()
+					time.Sleep(2 * s) // a restart takes time
+				}, Check{Name: "p", Probe: probe})
+				if err != nil {
+					t.Fatal(err)
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 120*s)
+				defer cancel()
+				checker.Run(ctx)
+				if !slices.Equal(checks, c.wantChecks) || !slices.Equal(actions, c.wantActions) {
+					t.Fatalf("checks at %v, actions at %v; want %v and %v", checks, actions, c.wantChecks, c.wantActions)
+				}
+			})
+		})
+	}
+}
+
+// A probe that hangs is cut off at Timeout, and counts as a failure then.
+func TestCheckerTimeoutInVirtualTime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		begin := time.Now()
+		hang := ProbeFunc(func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() })
+		checker, err := NewChecker(Config{Interval: config.Duration(10 * time.Second), Timeout: config.Duration(time.Second)},
+			nil, Check{Name: "hang", Probe: hang})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
+		defer cancel()
+		checker.Run(ctx)
+		p := checker.Report().Probes[0]
+		if p.Failures != 3 || p.Healthy || p.LastCheck.Sub(begin) != 21*time.Second {
+			t.Fatalf("probe report %+v: want 3 failures, unhealthy, the last check ended at 21s", p)
+		}
+	})
+}

@@ -1,3 +1,5 @@
+//go:build linux
+
 package health
 
 import (
@@ -16,6 +18,13 @@ import (
 )
 
 const exhaustedServerEnv = "TEND_TEST_EXHAUSTED_HEARTBEAT_SERVER"
+
+// The test binary re-executed with exhaustedServerEnv set is the helper.
+func init() {
+	if path := os.Getenv(exhaustedServerEnv); path != "" {
+		os.Exit(runExhaustedServer(path))
+	}
+}
 
 // The heartbeat server outlives a spell without file descriptors: the
 // beat a client sent meanwhile is served once descriptors are free, Serve

@@ -10,8 +10,5 @@ import (
 var agentPath string
 
 func TestMain(m *testing.M) {
-	if path := os.Getenv(exhaustedServerEnv); path != "" {
-		os.Exit(runExhaustedServer(path))
-	}
 	os.Exit(testagent.Main(m, &agentPath))
 }

@@ -1,3 +1,5 @@
+//go:build linux
+
 package supervisor
 
 import (
@@ -17,6 +19,13 @@ import (
 )
 
 const exhaustedHostEnv = "TEND_TEST_EXHAUSTED_HOST"
+
+// The test binary re-executed with exhaustedHostEnv set is the helper.
+func init() {
+	if os.Getenv(exhaustedHostEnv) != "" {
+		os.Exit(runExhaustedHost())
+	}
+}
 
 // A host out of file descriptors still sees an agent die (exit detection
 // needs no new descriptor), fails its restart with a clear error, leaves

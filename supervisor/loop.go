@@ -94,8 +94,7 @@ func (l *loop) run() {
 		case <-l.retry.C():
 			l.retry.stop()
 			l.clearCounters()
-			l.set(Backoff, ReasonRetryFailed, nil)
-			l.spawn(ReasonBackoffElapsed, false)
+			l.scheduleRestart(time.Now(), ReasonRetryFailed)
 		}
 	}
 }
@@ -389,24 +388,31 @@ func (l *loop) onUnrequestedExit(e Exit, reason Reason) {
 		if reason == ReasonSpawnFailed {
 			delay = max(delay, spawnRetryFloor)
 		}
-		l.st.NextRestartAt = e.Time.Add(delay)
-		l.set(Backoff, reason, nil)
-		if l.cfg.restartAt != nil {
-			if at := l.cfg.restartAt(l.st.NextRestartAt); at.After(l.st.NextRestartAt) {
-				l.st.NextRestartAt = at
-				l.set(Backoff, ReasonRestartBudget, nil)
-			}
-		}
-		// After a spawn failure the restart always waits for the timer:
-		// restarting from here would recurse while the binary is missing.
-		if reason != ReasonSpawnFailed && !time.Now().Before(l.st.NextRestartAt) {
-			l.restartNow()
-		} else {
-			l.restart.at(l.st.NextRestartAt)
-		}
+		l.scheduleRestart(e.Time.Add(delay), reason)
 		return
 	}
 	l.failStartWaiters(errors.New(e.String()))
+}
+
+// scheduleRestart enters Backoff for an automatic restart due at due,
+// later if the Group's restart budget says so, and restarts at once when
+// it is already due.
+func (l *loop) scheduleRestart(due time.Time, reason Reason) {
+	l.st.NextRestartAt = due
+	l.set(Backoff, reason, nil)
+	if l.cfg.restartAt != nil {
+		if at := l.cfg.restartAt(due); at.After(due) {
+			l.st.NextRestartAt = at
+			l.set(Backoff, ReasonRestartBudget, nil)
+		}
+	}
+	// After a spawn failure the restart always waits for the timer:
+	// restarting from here would recurse while the binary is missing.
+	if reason != ReasonSpawnFailed && !time.Now().Before(l.st.NextRestartAt) {
+		l.restartNow()
+	} else {
+		l.restart.at(l.st.NextRestartAt)
+	}
 }
 
 // restartNow is the automatic restart at the end of Backoff.

@@ -16,9 +16,6 @@ func TestMain(m *testing.M) {
 		runHelper()
 		return
 	}
-	if os.Getenv(exhaustedHostEnv) != "" {
-		os.Exit(runExhaustedHost())
-	}
 	if path := os.Getenv(storeWriterEnv); path != "" {
 		runStoreWriter(path)
 		return

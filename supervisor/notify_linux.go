@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tend-dev/tend/internal/procfs"
+	"golang.org/x/sys/unix"
 )
 
 // notifySocket is a child's private sd_notify socket: a datagram socket in
@@ -21,8 +21,8 @@ import (
 // SO_PASSCRED so that only messages from the child's process group count.
 type notifySocket struct {
 	dir  string
-	conn *net.UnixConn
-	pgid int // set once the child is spawned
+	sock *os.File // non-blocking datagram socket, read in the netpoller
+	pgid int      // set once the child is spawned
 	// lastKeepalive is when the child last sent WATCHDOG=1 (Unix ns).
 	lastKeepalive atomic.Int64
 }
@@ -30,31 +30,49 @@ type notifySocket struct {
 // maxNotifyDatagram is the largest message read, as systemd's limit.
 const maxNotifyDatagram = 4096
 
+// newNotifySocket makes the socket with plain system calls rather than
+// package net, which would add its resolver and more to every host's
+// binary for one datagram socket.
 func newNotifySocket() (*notifySocket, error) {
 	dir, err := os.MkdirTemp("", "tend-notify-")
 	if err != nil {
 		return nil, err
 	}
-	path := filepath.Join(dir, "notify.sock")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	n := &notifySocket{dir: dir, conn: conn}
-	raw, err := conn.SyscallConn()
+	n := &notifySocket{dir: dir, sock: os.NewFile(uintptr(fd), "notify socket")}
+	err = unix.Bind(fd, &unix.SockaddrUnix{Name: filepath.Join(dir, "notify.sock")})
 	if err == nil {
-		var serr error
-		err = raw.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_PASSCRED, 1)
-		})
-		err = errors.Join(err, serr)
+		err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PASSCRED, 1)
 	}
 	if err != nil {
 		n.close()
 		return nil, err
 	}
 	return n, nil
+}
+
+// receive reads one datagram and its control message, parked in the
+// netpoller until one arrives, the read deadline passes or the socket is
+// closed.
+func (n *notifySocket) receive(buf, oob []byte) (msg, control []byte, err error) {
+	rc, err := n.sock.SyscallConn()
+	if err != nil {
+		return nil, nil, err
+	}
+	var k, oobn int
+	var rerr error
+	err = rc.Read(func(fd uintptr) bool {
+		k, oobn, _, _, rerr = unix.Recvmsg(int(fd), buf, oob, 0)
+		return !errors.Is(rerr, unix.EAGAIN)
+	})
+	if err = errors.Join(err, rerr); err != nil {
+		return nil, nil, err
+	}
+	return buf[:k], oob[:oobn], nil
 }
 
 // env is the child's NOTIFY_SOCKET variable, and WATCHDOG_USEC when the
@@ -74,20 +92,20 @@ func (n *notifySocket) waitReady(ctx context.Context) error {
 	if !ok {
 		deadline = time.Now().Add(readyProbeTimeout)
 	}
-	n.conn.SetReadDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { n.conn.SetReadDeadline(time.Unix(1, 0)) }) // cancel: read no more
+	n.sock.SetReadDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { n.sock.SetReadDeadline(time.Unix(1, 0)) }) // cancel: read no more
 	defer stop()
 	buf := make([]byte, maxNotifyDatagram)
 	oob := make([]byte, syscall.CmsgSpace(syscall.SizeofUcred))
 	for {
-		k, oobn, _, _, err := n.conn.ReadMsgUnix(buf, oob)
+		msg, control, err := n.receive(buf, oob)
 		if err != nil {
 			return fmt.Errorf("no READY=1 yet: %w", err)
 		}
-		if !n.fromChild(oob[:oobn]) {
+		if !n.fromChild(control) {
 			continue // someone else's message: ignored
 		}
-		if n.handle(buf[:k]) {
+		if n.handle(msg) {
 			return nil
 		}
 	}
@@ -110,20 +128,20 @@ func (n *notifySocket) handle(msg []byte) (ready bool) {
 // serve takes the child's messages after it is ready, for the watchdog,
 // until the socket is closed when the child exits.
 func (n *notifySocket) serve() {
-	n.conn.SetReadDeadline(time.Time{})
+	n.sock.SetReadDeadline(time.Time{})
 	buf := make([]byte, maxNotifyDatagram)
 	oob := make([]byte, syscall.CmsgSpace(syscall.SizeofUcred))
 	for {
-		k, oobn, _, _, err := n.conn.ReadMsgUnix(buf, oob)
+		msg, control, err := n.receive(buf, oob)
 		if errors.Is(err, os.ErrDeadlineExceeded) { // a readiness deadline set late
-			n.conn.SetReadDeadline(time.Time{})
+			n.sock.SetReadDeadline(time.Time{})
 			continue
 		}
 		if err != nil {
 			return
 		}
-		if n.fromChild(oob[:oobn]) {
-			n.handle(buf[:k])
+		if n.fromChild(control) {
+			n.handle(msg)
 		}
 	}
 }
@@ -153,7 +171,7 @@ func (n *notifySocket) fromChild(oob []byte) bool {
 
 func (n *notifySocket) close() {
 	if n != nil {
-		n.conn.Close()
+		n.sock.Close()
 		os.RemoveAll(n.dir)
 	}
 }

@@ -12,7 +12,7 @@ import (
 
 // Spec describes one agent. Its json tags are the snake_case keys users
 // already write (binary_path, work_dir, restart.max_retries ...), so a host
-// decodes its own config file into Specs (config.Decode reads YAML or JSON
+// decodes its own config file into Specs (decode.Strict reads YAML or JSON
 // strictly and names the key of a bad value), or embeds Spec in its own
 // per-agent struct beside fields tend does not know. Fields that cannot come from a
 // file (writers, the logger, a custom backoff policy) are tagged "-".

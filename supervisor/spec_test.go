@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/tend-dev/tend/backoff"
 	"github.com/tend-dev/tend/config"
+	"github.com/tend-dev/tend/config/decode"
 	"sigs.k8s.io/yaml"
 )
 
@@ -129,7 +130,7 @@ func TestSpecDecodeErrorsNameTheKey(t *testing.T) {
 		"name: a\nrestart:\n  policy: [x]\n":  `field "restart.policy"`,
 	} {
 		var s Spec
-		err := config.Decode([]byte(doc), &s)
+		err := decode.Strict([]byte(doc), &s)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("decode %q: %v, want an error containing %s", doc, err, want)
 		}

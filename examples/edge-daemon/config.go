@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/tend-dev/tend/config"
+	"github.com/tend-dev/tend/config/decode"
 	"github.com/tend-dev/tend/health"
 	"github.com/tend-dev/tend/logs"
 	"github.com/tend-dev/tend/supervisor"
@@ -86,7 +87,7 @@ func parseConfig(data []byte) (daemonConfig, error) {
 		Agents        []map[string]any `json:"agents"`
 		Agent         map[string]any   `json:"agent"`
 	}
-	if err := config.Decode(data, &file); err != nil {
+	if err := decode.Strict(data, &file); err != nil {
 		return daemonConfig{}, err
 	}
 	var c daemonConfig
@@ -111,7 +112,7 @@ func parseConfig(data []byte) (daemonConfig, error) {
 			return daemonConfig{}, err
 		}
 		var a agentConfig
-		if err := config.Decode(merged, &a); err != nil {
+		if err := decode.Strict(merged, &a); err != nil {
 			return daemonConfig{}, fmt.Errorf("agents[%d] (%v): %w", i, describe(raw), err)
 		}
 		name := a.Identity()

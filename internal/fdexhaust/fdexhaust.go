@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package fdexhaust uses up a process's file descriptors, for tests of
 // what tend does when the host has none left. Call it only in a helper
 // process of its own: the whole process is affected.

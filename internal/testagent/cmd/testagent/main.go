@@ -6,12 +6,14 @@
 package main
 
 import (
+	"cmp"
 	"flag"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -47,6 +49,7 @@ func main() {
 		dogEvery    = flag.Duration("watchdog-every", 0, "after READY=1, send WATCHDOG=1 this often")
 		dogStop     = flag.Duration("watchdog-stop-after", 0, "stop sending WATCHDOG=1 after this long (0: never)")
 		configFile  = flag.String("config", "", "load this file at start and on SIGHUP; exit 3 unless it holds \"valid: true\"")
+		seqDir      = flag.String("seq-dir", "", "print \"seq PID N UNIXNANO\" lines to stdout every -every (10ms if unset) for as long as it runs, recording after each the N last written in DIR/PID; grandchildren do the same on the same stdout")
 	)
 	flag.Parse()
 
@@ -61,7 +64,10 @@ func main() {
 	writeFile(*pidFile, strconv.Itoa(os.Getpid())+"\n")
 	loadConfig(*configFile)
 	if *fork > 0 {
-		forkGrandchildren(*fork, *grandIgnore, *grandFile)
+		forkGrandchildren(*fork, *grandIgnore, *grandFile, *seqDir, *every)
+	}
+	if *seqDir != "" {
+		go writeSequence(*seqDir, cmp.Or(*every, 10*time.Millisecond))
 	}
 	if *envName != "" {
 		fmt.Printf("%s=%s\n", *envName, os.Getenv(*envName))
@@ -191,7 +197,7 @@ func heartbeat(socket, id string, every, stopAfter time.Duration) {
 // forkGrandchildren starts n copies of this program that sleep forever and
 // leaves them running: they are the agent's helpers a supervisor must not
 // leave behind.
-func forkGrandchildren(n int, ignoreTerm bool, pidFile string) {
+func forkGrandchildren(n int, ignoreTerm bool, pidFile, seqDir string, every time.Duration) {
 	self, err := os.Executable()
 	if err != nil {
 		fail(err)
@@ -202,7 +208,13 @@ func forkGrandchildren(n int, ignoreTerm bool, pidFile string) {
 		if ignoreTerm {
 			args = append(args, "-ignore-term")
 		}
+		if seqDir != "" {
+			args = append(args, "-seq-dir", seqDir, "-every", every.String())
+		}
 		cmd := exec.Command(self, args...)
+		if seqDir != "" {
+			cmd.Stdout = os.Stdout // the grandchild shares its parent's output
+		}
 		if err := cmd.Start(); err != nil {
 			fail(err)
 		}
@@ -210,6 +222,26 @@ func forkGrandchildren(n int, ignoreTerm bool, pidFile string) {
 		go cmd.Wait() //nolint:errcheck // reaped only to avoid zombies while we live
 	}
 	writeFile(pidFile, strings.Join(pids, "\n")+"\n")
+}
+
+// writeSequence prints numbered lines, each in one write, and after each
+// records its number in dir/PID (fixed width, in place), so whoever reads
+// the output later knows how many lines this process wrote at least.
+func writeSequence(dir string, every time.Duration) {
+	pid := os.Getpid()
+	count, err := os.Create(filepath.Join(dir, strconv.Itoa(pid)))
+	if err != nil {
+		fail(err)
+	}
+	for n := 1; ; n++ {
+		if _, err := fmt.Fprintf(os.Stdout, "seq %d %d %d\n", pid, n, time.Now().UnixNano()); err != nil {
+			return // stdout is gone: nobody reads us any more
+		}
+		if _, err := count.WriteAt(fmt.Appendf(nil, "%020d\n", n), 0); err != nil {
+			fail(err)
+		}
+		time.Sleep(every)
+	}
 }
 
 // writeFile writes atomically (temp file and rename), so a test polling for

@@ -1,4 +1,8 @@
-package config
+// Package decode reads a host's YAML or JSON config file into tend's
+// structs strictly, naming the key path of a bad value. It stands apart
+// from package config so that the supervisor, which needs only config's
+// value types, does not pull a YAML parser into every host.
+package decode
 
 import (
 	"bytes"
@@ -11,12 +15,12 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// Decode reads a YAML or JSON document (JSON is YAML) into v strictly:
+// Strict reads a YAML or JSON document (JSON is YAML) into v strictly:
 // unknown keys and bad values are errors. The error names the key path at
 // fault, e.g. `field "agents[2].restart.backoff_base": duration "soon": ...`,
 // even where encoding/json would only quote the value (a Duration's or
 // another type's own decoding error).
-func Decode(data []byte, v any) error {
+func Strict(data []byte, v any) error {
 	js, err := yaml.YAMLToJSON(data)
 	if err != nil {
 		return err

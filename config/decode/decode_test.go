@@ -1,6 +1,7 @@
-package config
+package decode
 
 import (
+	"github.com/tend-dev/tend/config"
 	"strings"
 	"testing"
 	"time"
@@ -9,8 +10,8 @@ import (
 )
 
 type decodeInner struct {
-	BackoffBase Duration `json:"backoff_base"`
-	MaxRetries  int      `json:"max_retries"`
+	BackoffBase config.Duration `json:"backoff_base"`
+	MaxRetries  int             `json:"max_retries"`
 }
 
 type decodeEmbedded struct {
@@ -35,32 +36,32 @@ func TestDecodeNamesTheKeyPath(t *testing.T) {
 	}
 	for doc, want := range tests {
 		var f decodeFile
-		err := Decode([]byte(doc), &f)
+		err := Strict([]byte(doc), &f)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: %v, want %s", doc, err, want)
 		}
 	}
 	var f decodeFile
-	if err := Decode([]byte("agents:\n- name: a\n  restart:\n    backoff_base: 5s\n"), &f); err != nil {
+	if err := Strict([]byte("agents:\n- name: a\n  restart:\n    backoff_base: 5s\n"), &f); err != nil {
 		t.Fatal(err)
 	}
 	if f.Agents[0].Name != "a" || f.Agents[0].Restart.BackoffBase.Std() != 5*time.Second {
 		t.Fatalf("decoded %+v", f)
 	}
-	if err := Decode([]byte("agents: [unclosed\n"), &f); err == nil {
+	if err := Strict([]byte("agents: [unclosed\n"), &f); err == nil {
 		t.Fatal("malformed YAML decoded")
 	}
 }
 
 // FuzzDecode feeds arbitrary documents: Decode must never panic, and an
 // error must come back for anything the strict decoder rejects.
-func FuzzDecode(f *testing.F) {
+func FuzzStrict(f *testing.F) {
 	f.Add([]byte("agents:\n- name: a\n  restart:\n    backoff_base: 5s\n"))
 	f.Add([]byte("agents: [{restart: {max_retries: [1]}}]"))
 	f.Add([]byte("{"))
 	f.Fuzz(func(t *testing.T, doc []byte) {
 		var a, b decodeFile
-		err := Decode(doc, &a)
+		err := Strict(doc, &a)
 		js, yerr := yaml.YAMLToJSON(doc)
 		if yerr != nil {
 			return

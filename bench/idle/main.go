@@ -11,10 +11,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"runtime"
 	"strconv"
 	"strings"
@@ -105,9 +107,20 @@ func measure(mode string, n int, window time.Duration, tail bool) (result, error
 		return r, err
 	}
 	r.StartMs = ms(time.Since(t0))
-	time.Sleep(time.Second) // let start-up work finish before the window
+	// Ctrl-C reaches this process (the agents are in groups of their
+	// own): stop them before leaving.
+	interrupted := make(chan os.Signal, 1)
+	signal.Notify(interrupted, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(interrupted)
+	idle := time.NewTimer(time.Second + window) // a second for start-up work to finish, then the window
+	defer idle.Stop()
+	time.Sleep(time.Second)
 	cpu0 := cpuTime()
-	time.Sleep(window)
+	select {
+	case <-idle.C:
+	case sig := <-interrupted:
+		return r, errors.Join(fmt.Errorf("interrupted by %v", sig), stop())
+	}
 	r.CPUms = ms(cpuTime() - cpu0)
 	runtime.GC()
 	r.Threads, r.RSSKiB = threadCount(), rssKiB()
@@ -135,27 +148,19 @@ func startTend(sleep string, n int, tail bool) (func() error, error) {
 			return nil, err
 		}
 	}
+	stop := func() error { return g.StopAll(context.Background()) }
 	if err := g.StartAll(context.Background()); err != nil {
-		return nil, err
+		return nil, errors.Join(err, stop()) // leave none of those that started behind
 	}
-	return func() error { return g.StopAll(context.Background()) }, nil
+	return stop, nil
 }
 
 // startBare is the hand-rolled loop tend replaces: Start each child and
 // keep a goroutine blocked in Wait for it.
 func startBare(sleep string, n int) (func() error, error) {
-	cmds := make([]*exec.Cmd, n)
+	var cmds []*exec.Cmd
 	done := make(chan struct{}, n)
-	for i := range cmds {
-		cmd := exec.Command(sleep, "1000000")
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		if err := cmd.Start(); err != nil {
-			return nil, err
-		}
-		cmds[i] = cmd
-		go func() { cmd.Wait(); done <- struct{}{} }()
-	}
-	return func() error {
+	stop := func() error {
 		for _, c := range cmds {
 			c.Process.Signal(syscall.SIGTERM)
 		}
@@ -163,7 +168,17 @@ func startBare(sleep string, n int) (func() error, error) {
 			<-done
 		}
 		return nil
-	}, nil
+	}
+	for range n {
+		cmd := exec.Command(sleep, "1000000")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := cmd.Start(); err != nil {
+			return nil, errors.Join(err, stop()) // leave none of those that started behind
+		}
+		cmds = append(cmds, cmd)
+		go func() { cmd.Wait(); done <- struct{}{} }()
+	}
+	return stop, nil
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

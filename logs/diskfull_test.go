@@ -62,3 +62,35 @@ func TestDiskFullDropsThenRecovers(t *testing.T) {
 		t.Fatalf("after freeing space the file ends %q", b[max(0, len(b)-40):])
 	}
 }
+
+// A write that the full disk cuts short leaves a torn line; the next
+// write that gets through ends it first, so the line after the drop is
+// whole instead of glued to the fragment.
+func TestDiskFullTornLineIsEnded(t *testing.T) {
+	dir := mountSmallTmpfs(t)
+	path := filepath.Join(dir, "agent.log")
+	r, err := New(Options{Path: path, MaxSizeMB: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	line := []byte(strings.Repeat("z", 99) + "\n")
+	r.Write(line) // the log's first page exists; the filler takes every other
+	filler := filepath.Join(dir, "filler")
+	f, _ := os.Create(filler)
+	f.Write(make([]byte, 2<<20))
+	f.Close()
+	for range 100 { // the page holds 40 more lines and a bit: the 41st is torn
+		r.Write(line)
+	}
+	os.Remove(filler)
+	r.Write([]byte("after recovery\n"))
+	b, _ := os.ReadFile(path)
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	if last := lines[len(lines)-1]; last != "after recovery" {
+		t.Fatalf("the line after the drop is %q, want it whole", last)
+	}
+	if torn := lines[len(lines)-2]; len(torn) >= 99 || strings.Trim(torn, "z") != "" {
+		t.Fatalf("before it %q, want the torn fragment of a line", torn)
+	}
+}

@@ -28,6 +28,7 @@ type Rotator struct {
 	inode      uint64 // of the live file we write to
 	lastCheck  time.Time
 	dirty      bool // written since the last rotation
+	torn       bool // a failed write left the live file ending mid-line
 	lastRotate time.Time
 	closed     bool
 	stats      Stats
@@ -104,7 +105,9 @@ func (r *Rotator) Path() string { return r.opts.Path }
 // at the last newline that fits where there is one. Write rotates first when
 // p would overflow the live file. It never fails because the disk does: the
 // bytes are counted as dropped, the error is logged (at most every 10s)
-// and kept in Stats, and the next Write tries again. It returns ErrClosed
+// and kept in Stats, and the next Write tries again; a write the disk cut
+// short leaves a fragment of a line, which the next write that gets
+// through ends with a newline first. It returns ErrClosed
 // after Close.
 func (r *Rotator) Write(p []byte) (int, error) {
 	r.mu.Lock()
@@ -122,6 +125,7 @@ func (r *Rotator) Write(p []byte) (int, error) {
 		if r.size > 0 && r.size+int64(len(chunk)) > r.limit {
 			r.rotateLocked()
 		}
+		r.endTornLine()
 		n, err := r.lj.Write(chunk)
 		r.size += int64(n)
 		r.stats.BytesWritten += int64(n)
@@ -130,10 +134,24 @@ func (r *Rotator) Write(p []byte) (int, error) {
 		}
 		if err != nil {
 			r.stats.BytesDropped += int64(len(chunk) - n)
+			r.torn = r.torn || n > 0 && chunk[n-1] != '\n'
 			r.failed(err, "cannot write log file")
 		}
 	}
 	return len(p), nil
+}
+
+// endTornLine ends the fragment a cut-short write left, so that the line
+// after a drop starts a line of its own instead of being glued to it.
+func (r *Rotator) endTornLine() {
+	if !r.torn {
+		return
+	}
+	if n, _ := r.lj.Write([]byte{'\n'}); n == 1 {
+		r.torn = false
+		r.size++
+		r.stats.BytesWritten++
+	}
 }
 
 // splitAt returns the longest prefix of p no longer than limit that ends
@@ -191,7 +209,7 @@ func (r *Rotator) rotateLocked() error {
 		r.failed(err, "cannot rotate log file")
 		return err
 	}
-	r.size, r.dirty = 0, false
+	r.size, r.dirty, r.torn = 0, false, false
 	r.inode = inodeAt(r.opts.Path)
 	r.stats.Rotations++
 	r.wakeMill()
@@ -223,7 +241,7 @@ func (r *Rotator) reopenIfReplaced() {
 		return
 	}
 	r.opts.Logger.Info("log file was removed or replaced underneath; writing a new one", "path", r.opts.Path)
-	r.size, r.inode = 0, inodeAt(r.opts.Path)
+	r.size, r.inode, r.torn = 0, inodeAt(r.opts.Path), false
 }
 
 func inodeOf(info fs.FileInfo) uint64 {

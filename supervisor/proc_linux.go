@@ -87,18 +87,6 @@ func waitidNoReap(idType, id int) error {
 	}
 }
 
-// reap collects the leader's exit status. After waitExited it does not
-// block; the PID is still ours until this returns, as only tend reaps it.
-func (h procHandle) reap() (syscall.WaitStatus, error) {
-	var ws syscall.WaitStatus
-	for {
-		_, err := syscall.Wait4(h.pid, &ws, 0, nil)
-		if !errors.Is(err, syscall.EINTR) {
-			return ws, err
-		}
-	}
-}
-
 // signal sends sig to the leader alone. The caller guarantees the leader
 // is not reaped yet.
 func (h procHandle) signal(sig syscall.Signal) error {

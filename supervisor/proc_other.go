@@ -30,16 +30,6 @@ var errNoNonReapingWait = errors.New("waiting without reaping is not supported o
 
 func (h procHandle) waitExited() error { return errNoNonReapingWait }
 
-func (h procHandle) reap() (syscall.WaitStatus, error) {
-	var ws syscall.WaitStatus
-	for {
-		_, err := syscall.Wait4(h.pid, &ws, 0, nil)
-		if !errors.Is(err, syscall.EINTR) {
-			return ws, err
-		}
-	}
-}
-
 func (h procHandle) signal(sig syscall.Signal) error { return syscall.Kill(h.pid, sig) }
 
 func (h procHandle) release() {}

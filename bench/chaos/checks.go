@@ -34,6 +34,8 @@ type report struct {
 	linesWritten, linesLost int
 	linesInWindows          int
 	lostRuns                []string
+	mixed                   []string // lines glued to others: never expected
+	torn                    int      // fragments of lines a full disk cut short
 	windows                 int
 	maxBackoff              time.Duration
 	overCeiling             []string
@@ -58,10 +60,13 @@ func run(o options) (*report, error) {
 	}
 	sampler := startSampling(time.Second)
 	in := &injector{h: h, rnd: rand.New(rand.NewPCG(uint64(o.seed), 0)), counts: map[string]int{}}
+	stopWatch := make(chan struct{})
+	watching := make(chan struct{})
+	go func() { in.watchWriteErrors(stopWatch); close(watching) }()
 	in.inject(o.duration, o.faultEvery)
 
 	r := &report{seed: o.seed, faults: in.counts, calls: in.calls, late: in.late, maxLate: in.maxLate,
-		rejectedApplies: in.rejected, windows: len(in.windows)}
+		rejectedApplies: in.rejected}
 	r.stopAllLimit = 10 * time.Second
 	stop, cancelStop := context.WithTimeout(context.Background(), r.stopAllLimit)
 	defer cancelStop()
@@ -71,6 +76,8 @@ func run(o options) (*report, error) {
 	}
 	r.stopAll = time.Since(began)
 	r.samples = sampler.stop()
+	close(stopWatch)
+	<-watching
 
 	h.events.mu.Lock()
 	r.events, r.missedEvents, r.children = h.events.count, h.events.missed, len(h.events.pids)
@@ -88,6 +95,7 @@ func run(o options) (*report, error) {
 	for _, a := range h.agents {
 		a.log.Close()
 	}
+	r.windows = len(in.windows)
 	if err := r.checkLines(h, in.windows); err != nil {
 		return nil, err
 	}
@@ -163,7 +171,8 @@ func busiestWindow(times []time.Time, per time.Duration) int {
 // checkLines reads every agent's log and compares it with what each
 // process says it wrote: a number missing from a process's sequence is a
 // lost line, excused only when it fell in a window when writes fail as
-// documented (disk full, descriptors used up).
+// documented (disk full, descriptors used up, write errors the Rotator
+// counted).
 func (r *report) checkLines(h *host, windows []window) error {
 	counts, err := h.seqCounts()
 	if err != nil {
@@ -172,12 +181,18 @@ func (r *report) checkLines(h *host, windows []window) error {
 	seen := map[int]map[int]int64{} // pid -> n -> time written
 	for _, a := range h.agents {
 		err := logs.Search(context.Background(), a.log.Path(), logs.Query{Substring: "seq "}, func(m logs.Match) bool {
-			if pid, n, at, ok := parseSeq(m.Text); ok {
-				if seen[pid] == nil {
-					seen[pid] = map[int]int64{}
-				}
-				seen[pid][n] = at
+			if strings.Count(m.Text, "seq ") > 1 {
+				r.mixed = append(r.mixed, m.Text)
 			}
+			pid, n, at, ok := parseSeq(m.Text)
+			if !ok {
+				r.torn++
+				return true
+			}
+			if seen[pid] == nil {
+				seen[pid] = map[int]int64{}
+			}
+			seen[pid][n] = at
 			return true
 		})
 		if err != nil {
@@ -197,7 +212,13 @@ func (r *report) checkLines(h *host, windows []window) error {
 			}
 			r.linesLost++
 			if len(r.lostRuns) < 10 {
-				r.lostRuns = append(r.lostRuns, fmt.Sprintf("pid %d line %d of %d", pid, n, wrote))
+				end := h.events.ends[pid]
+				if end == "" {
+					end = "not a child tend spawned: a grandchild"
+				}
+				from, _ := neighbourTimes(got, n, wrote)
+				r.lostRuns = append(r.lostRuns, fmt.Sprintf("pid %d line %d of %d (previous line at %s; %s)",
+					pid, n, wrote, from.Format("15:04:05.000"), end))
 			}
 		}
 	}

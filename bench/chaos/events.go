@@ -3,6 +3,7 @@
 package main
 
 import (
+	"fmt"
 	"sync"
 	"time"
 
@@ -19,6 +20,8 @@ type eventLog struct {
 	missed   int                  // events dropped for a slow subscriber
 	budgeted int                  // restarts the budget delayed
 	count    int                  // events in all
+	current  map[string]int       // by agent: its child's PID
+	ends     map[int]string       // by PID: which agent's child it was and how it ended
 }
 
 // delay is one restart the supervisor scheduled after an exit.
@@ -29,7 +32,7 @@ type delay struct {
 }
 
 func newEventLog() *eventLog {
-	return &eventLog{pids: map[int]bool{}, planned: map[string]time.Time{}}
+	return &eventLog{pids: map[int]bool{}, planned: map[string]time.Time{}, current: map[string]int{}, ends: map[int]string{}}
 }
 
 func (l *eventLog) add(e supervisor.Event) {
@@ -37,8 +40,14 @@ func (l *eventLog) add(e supervisor.Event) {
 	defer l.mu.Unlock()
 	l.count++
 	l.missed += e.Missed
+	if pid, ok := l.current[e.Name]; ok && e.Status.PID != pid && e.Status.LastExit != nil {
+		l.ends[pid] = fmt.Sprintf("%s's child, ended %s (%s) at %s", e.Name, e.Status.LastExit,
+			e.Reason, e.Status.LastExit.Time.Format("15:04:05.000"))
+		delete(l.current, e.Name)
+	}
 	if e.To == supervisor.Starting && e.Status.PID > 0 {
 		l.pids[e.Status.PID] = true
+		l.current[e.Name] = e.Status.PID
 		if at, ok := l.planned[e.Name]; ok && e.Reason == supervisor.ReasonBackoffElapsed {
 			l.restarts = append(l.restarts, at)
 		}

@@ -38,6 +38,32 @@ type injector struct {
 	wg       sync.WaitGroup
 }
 
+// watchWriteErrors adds a window for every span in which an agent's
+// Rotator counted write errors (a disk full of logs, a rotation without a
+// descriptor): the documented drops. It returns when stop is closed.
+func (in *injector) watchWriteErrors(stop <-chan struct{}) {
+	errs := make([]int64, len(in.h.agents))
+	last := time.Now()
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		now := time.Now()
+		for i, a := range in.h.agents {
+			st := a.log.Stats()
+			if st.Errors > errs[i] {
+				errs[i] = st.Errors
+				in.addWindow("write errors: "+st.LastError.Error(), last, now)
+			}
+		}
+		last = now
+	}
+}
+
 // window is a span when writes may fail as documented.
 type window struct {
 	what       string

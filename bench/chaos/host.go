@@ -84,7 +84,7 @@ func newHost(o options) (*host, error) {
 		return nil, err
 	}
 	if os.Geteuid() == 0 {
-		if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64m", "tend-chaos", h.logDir).CombinedOutput(); err == nil {
+		if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=256m", "tend-chaos", h.logDir).CombinedOutput(); err == nil {
 			h.tmpfs = true
 		} else {
 			fmt.Printf("chaos: no tmpfs for the logs (%v: %s); the disk-full fault is left out\n", err, out)

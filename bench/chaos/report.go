@@ -23,6 +23,7 @@ func (r *report) broken() []string {
 	add(len(r.zombies) > 0, "%d zombies %v", len(r.zombies), r.zombies)
 	add(r.goroutinesLeft > 0, "%d goroutines left", r.goroutinesLeft)
 	add(r.linesLost > 0, "%d lines lost outside documented windows, e.g. %v", r.linesLost, r.lostRuns)
+	add(len(r.mixed) > 0, "%d lines glued to others, e.g. %q", len(r.mixed), r.mixed[:min(len(r.mixed), 3)])
 	add(len(r.late) > 0, "%d calls past their deadline, e.g. %v", len(r.late), r.late[:min(len(r.late), 5)])
 	add(r.stopAll > r.stopAllLimit, "StopAll took %v of its %v", r.stopAll, r.stopAllLimit)
 	add(len(r.overCeiling) > 0, "%d restarts beyond the backoff ceiling, e.g. %v", len(r.overCeiling), r.overCeiling[:min(len(r.overCeiling), 5)])
@@ -45,7 +46,8 @@ func (r *report) print(w io.Writer) {
 		{"orphans / zombies", fmt.Sprintf("%d / %d", len(r.orphans), len(r.zombies))},
 		{"goroutines left after stop", fmt.Sprint(r.goroutinesLeft)},
 		{"lines written / lost", fmt.Sprintf("%d / %d", r.linesWritten, r.linesLost)},
-		{"lines lost in disk-full or no-fd windows", fmt.Sprintf("%d (%d windows)", r.linesInWindows, r.windows)},
+		{"fragments of lines cut short by a full disk", fmt.Sprint(r.torn)},
+		{"lines lost in documented drops", fmt.Sprintf("%d (%d windows of a full disk, no descriptors or write errors the Rotator counted)", r.linesInWindows, r.windows)},
 		{"calls / past deadline+" + callSlack.String(), fmt.Sprintf("%d / %d (latest return %v after its deadline)", r.calls, len(r.late), r.maxLate.Round(time.Millisecond))},
 		{"Applies rejected (binary gone)", fmt.Sprint(r.rejectedApplies)},
 		{"StopAll", fmt.Sprintf("%v of %v", r.stopAll.Round(time.Millisecond), r.stopAllLimit)},

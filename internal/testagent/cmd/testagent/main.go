@@ -49,6 +49,7 @@ func main() {
 		dogEvery    = flag.Duration("watchdog-every", 0, "after READY=1, send WATCHDOG=1 this often")
 		dogStop     = flag.Duration("watchdog-stop-after", 0, "stop sending WATCHDOG=1 after this long (0: never)")
 		configFile  = flag.String("config", "", "load this file at start and on SIGHUP; exit 3 unless it holds \"valid: true\"")
+		stamp       = flag.String("restart-stamp", "", "when -after elapses, write the time to this file just before exiting; at start, append the time since the stamp a previous run left (the exit-to-restart latency, in ns) to FILE.lat")
 		seqDir      = flag.String("seq-dir", "", "print \"seq PID N UNIXNANO\" lines to stdout every -every (10ms if unset) for as long as it runs, recording after each the N last written in DIR/PID; grandchildren do the same on the same stdout")
 	)
 	flag.Parse()
@@ -62,6 +63,7 @@ func main() {
 		signal.Reset(syscall.SIGHUP)
 	}
 	writeFile(*pidFile, strconv.Itoa(os.Getpid())+"\n")
+	recordRestartLatency(*stamp)
 	loadConfig(*configFile)
 	if *fork > 0 {
 		forkGrandchildren(*fork, *grandIgnore, *grandFile, *seqDir, *every)
@@ -130,6 +132,7 @@ func main() {
 	for {
 		select {
 		case <-deadline:
+			writeFile(*stamp, strconv.FormatInt(time.Now().UnixNano(), 10))
 			if *crashBig > 0 {
 				os.Stderr.WriteString(strings.Repeat("x", *crashBig-len("crash\n")) + "crash\n")
 			}
@@ -222,6 +225,29 @@ func forkGrandchildren(n int, ignoreTerm bool, pidFile, seqDir string, every tim
 		go cmd.Wait() //nolint:errcheck // reaped only to avoid zombies while we live
 	}
 	writeFile(pidFile, strings.Join(pids, "\n")+"\n")
+}
+
+// recordRestartLatency appends to stamp.lat how long ago the previous run
+// wrote its exit stamp, if it did.
+func recordRestartLatency(stamp string) {
+	if stamp == "" {
+		return
+	}
+	now := time.Now()
+	b, err := os.ReadFile(stamp)
+	if err != nil {
+		return // the first run
+	}
+	exited, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		fail(err)
+	}
+	f, err := os.OpenFile(stamp+".lat", os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		fail(err)
+	}
+	defer f.Close()
+	fmt.Fprintln(f, now.Sub(time.Unix(0, exited)).Nanoseconds())
 }
 
 // writeSequence prints numbered lines, each in one write, and after each

@@ -110,16 +110,14 @@ func (g *Group) Add(spec Spec) (*Process, error) {
 // attach registers a new Process for cfg; g.mu must be held.
 func (g *Group) attach(cfg *settings, spec Spec) *Process {
 	p := newFromSettings(cfg)
+	p.group = &g.subs
 	m := &member{p: p, spec: spec}
 	g.members[cfg.name] = m
-	p.Subscribe(func(e Event) { g.forward(e) })
 	if g.store != nil {
 		p.Subscribe(func(e Event) { g.persist(m, recordOf(e.Status, e.Time)) })
 	}
 	return p
 }
-
-func (g *Group) forward(e Event) { g.subs.Publish(e) }
 
 // persist writes r for member m, unless m was removed meanwhile (its
 // record must not come back) or a newer record was already written.

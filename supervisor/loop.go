@@ -485,5 +485,9 @@ func (l *loop) set(to State, reason Reason, exits []Exit) {
 	from := l.st.State
 	l.st.State = to
 	l.p.publish(l.st)
-	l.p.subs.Publish(Event{Name: l.cfg.name, From: from, To: to, Reason: reason, Status: l.st, Exits: exits, Time: time.Now()})
+	e := Event{Name: l.cfg.name, From: from, To: to, Reason: reason, Status: l.st, Exits: exits, Time: time.Now()}
+	l.p.subs.Publish(e)
+	if l.p.group != nil {
+		l.p.group.Publish(e)
+	}
 }

@@ -110,3 +110,30 @@ func TestTailBuffer(t *testing.T) {
 		t.Fatal("disabled tail is not empty")
 	}
 }
+
+// slowWriter takes a while over every write, as a host's writer on a
+// loaded disk does.
+type slowWriter struct {
+	lockedWriter
+	delay time.Duration
+}
+
+func (w *slowWriter) Write(p []byte) (int, error) {
+	time.Sleep(w.delay)
+	return w.lockedWriter.Write(p)
+}
+
+// What the child left in its pipe reaches a slow writer whole: the pipe
+// is never closed under a copier that is still copying it.
+func TestSlowWriterGetsEveryLineAfterExit(t *testing.T) {
+	w := &slowWriter{delay: 300 * time.Millisecond}
+	spec := agentSpec(t, "-lines", "20000", "-after", "1ms") // more than a pipe holds
+	spec.Restart.Policy = RestartNever
+	spec.Stdout = w
+	p := newProcess(t, spec)
+	p.Start(ctxTimeout(t, 5*time.Second)) // may exit before StartSeconds
+	if st, err := p.Wait(ctxTimeout(t, 30*time.Second)); err != nil || st.State != Exited {
+		t.Fatalf("wait: %v, %+v", err, st)
+	}
+	checkLines(t, "stdout", w.String(), "line %d", 20000)
+}

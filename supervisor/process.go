@@ -41,6 +41,10 @@ type Process struct {
 	closed bool      // removed from its Group: never starts again
 	status Status    // last snapshot the owner published
 	subs   notify.List[Event]
+	// group, for a Group's member, is the Group's subscriber list: the
+	// owner publishes there too, in order, with no goroutine in between.
+	// Set before the Process is shared, never changed.
+	group *notify.List[Event]
 }
 
 // New validates spec and returns a stopped Process. Errors name the config

@@ -63,4 +63,3 @@ func liveChildren() []int {
 	}
 	return out
 }
-

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command idle measures what N idle supervised agents cost their host:
 // OS threads, RSS, RSS per agent, CPU time over a window, and start/stop
 // wall time, for tend's supervisor.Group and for a bare exec.Cmd loop (one
@@ -18,12 +20,15 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/tend-dev/tend/internal/procfs"
 	"github.com/tend-dev/tend/supervisor"
+	"golang.org/x/sys/unix"
 )
 
 // result is what one measured process reports.
@@ -54,11 +59,17 @@ func main() {
 		json.NewEncoder(os.Stdout).Encode(r)
 		return
 	}
+	// Agents orphaned by a measuring process that died (a fatal error
+	// cannot be recovered from) are reparented here, and killed below.
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		fmt.Fprintln(os.Stderr, "cannot become a subreaper; a crashed run may leave agents behind:", err)
+	}
 	fmt.Printf("| N | mode | host threads | host RSS | RSS per agent | host CPU over %v | start all | stop all |\n", *window)
 	fmt.Println("|---|---|---|---|---|---|---|---|")
 	for _, field := range strings.Split(*ns, ",") {
 		for _, m := range []string{"bare", "tend"} {
 			r, err := runMode(m, field, *window, *tail)
+			killOrphans()
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "%s n=%s: %v\n", m, field, err)
 				os.Exit(1)
@@ -158,6 +169,9 @@ func startTend(sleep string, n int, tail bool) (func() error, error) {
 // startBare is the hand-rolled loop tend replaces: Start each child and
 // keep a goroutine blocked in Wait for it.
 func startBare(sleep string, n int) (func() error, error) {
+	// A blocked Wait holds a thread per child: past 10,000 children the
+	// Go runtime's default thread limit would end the program.
+	debug.SetMaxThreads(max(10000, 2*n+100))
 	var cmds []*exec.Cmd
 	done := make(chan struct{}, n)
 	stop := func() error {
@@ -179,6 +193,19 @@ func startBare(sleep string, n int) (func() error, error) {
 		go func() { cmd.Wait(); done <- struct{}{} }()
 	}
 	return stop, nil
+}
+
+// killOrphans kills and reaps every child of this process left after a
+// measuring process ended: agents it orphaned, reparented to us.
+func killOrphans() {
+	pids, _ := procfs.PIDs()
+	for _, pid := range pids {
+		if st, err := procfs.ReadStat(pid); err == nil && st.PPID == os.Getpid() {
+			syscall.Kill(pid, syscall.SIGKILL)
+			var ws syscall.WaitStatus
+			syscall.Wait4(pid, &ws, 0, nil)
+		}
+	}
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -3,6 +3,7 @@ package supervisor
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -59,13 +60,18 @@ func TestFileStoreRejectsCorruptFile(t *testing.T) {
 	}
 }
 
-// Temporary files of writes a crash interrupted are removed on open; other
-// files in the directory are not.
+// Temporary files of writes a crash interrupted are removed on open: those
+// of dead processes, or with no PID in their name. A live process's write
+// under way keeps its file, and other files are left alone.
 func TestFileStoreRemovesStaleTemporaries(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "state.json")
-	stale := []string{".state.json.tmp-123", ".state.json.tmp-4567"}
-	kept := []string{"state.json", ".other.json.tmp-1", "state.json.bak"}
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	stale := []string{".state.json.tmp-123abc", fmt.Sprintf(".state.json.tmp-%d-4567", dead.Process.Pid)}
+	kept := []string{"state.json", ".other.json.tmp-1", "state.json.bak", fmt.Sprintf(".state.json.tmp-%d-89", os.Getpid())}
 	for _, name := range append(slices.Clone(stale), kept...) {
 		os.WriteFile(filepath.Join(dir, name), []byte("[]"), 0o600)
 	}

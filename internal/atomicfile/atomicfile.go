@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -26,7 +28,7 @@ func Write(path string, data []byte, perm fs.FileMode) (err error) {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, tempPattern(path))
+	tmp, err := os.CreateTemp(dir, tempPrefix(path)+strconv.Itoa(os.Getpid())+"-*")
 	if err != nil {
 		return err
 	}
@@ -71,23 +73,37 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// tempPattern is the name pattern of Write's temporary files for path, as
-// os.CreateTemp and filepath.Glob read it.
-func tempPattern(path string) string { return "." + filepath.Base(path) + ".tmp-*" }
+// tempPrefix starts the names of Write's temporary files for path; the
+// writer's PID and a random part follow: .NAME.tmp-PID-RANDOM.
+func tempPrefix(path string) string { return "." + filepath.Base(path) + ".tmp-" }
 
-// RemoveStale removes the temporary files that Write calls for path left
-// behind when the process died before the rename. Call it only while no
-// Write to path is under way (when opening the file, say).
+// RemoveStale removes the temporary files that Writes to path left behind
+// when their process died before the rename: those whose PID names no
+// live process (or that carry no PID). A Write under way in a live
+// process, this one included, keeps its file.
 func RemoveStale(path string) error {
-	stale, err := filepath.Glob(filepath.Join(filepath.Dir(path), tempPattern(path)))
+	prefix := filepath.Join(filepath.Dir(path), tempPrefix(path))
+	found, err := filepath.Glob(prefix + "*")
 	if err != nil {
 		return err
 	}
 	var errs []error
-	for _, f := range stale {
+	for _, f := range found {
+		pid, _, _ := strings.Cut(strings.TrimPrefix(f, prefix), "-")
+		if n, err := strconv.Atoi(pid); err == nil && alive(n) {
+			continue
+		}
 		if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// alive reports whether a process with this PID exists (possibly another
+// user's, possibly one that reused the PID: then the file waits for a
+// later sweep).
+func alive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }

@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"fmt"
 	"os/exec"
 	"syscall"
 	"testing"
@@ -105,4 +106,40 @@ func reportRatio(b *testing.B, tend, bare time.Duration) {
 	b.ReportMetric(float64(tend.Nanoseconds())/float64(b.N), "tend-ns/op")
 	b.ReportMetric(float64(bare.Nanoseconds())/float64(b.N), "bare-ns/op")
 	b.ReportMetric(float64(tend)/float64(bare), "tend/bare")
+}
+
+// BenchmarkNotifyReadyLatency measures how long after the child sends
+// READY=1 its Start returns: the notify socket's reader, the owner's
+// transition to Running and the answer to the caller.
+func BenchmarkNotifyReadyLatency(b *testing.B) {
+	var out lockedWriter
+	p, err := New(Spec{Name: "bench", Path: agentPath, Args: []string{"-notify-ready-after", "0s", "-print-ready-time"},
+		NotifyReady: true, Stdout: &out, TailBytes: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	var total time.Duration
+	for b.Loop() {
+		out.mu.Lock()
+		out.buf.Reset()
+		out.mu.Unlock()
+		if err := p.Start(ctx); err != nil {
+			b.Fatal(err)
+		}
+		running := time.Now()
+		var sent int64
+		for deadline := running.Add(time.Second); ; time.Sleep(time.Millisecond) { // the line comes through a pipe
+			if _, err := fmt.Sscanf(out.String(), "ready-sent %d", &sent); err == nil {
+				break
+			} else if time.Now().After(deadline) {
+				b.Fatalf("agent output %q: %v", out.String(), err)
+			}
+		}
+		total += running.Sub(time.Unix(0, sent))
+		if err := p.Stop(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(total.Nanoseconds())/float64(b.N), "ready-to-start-return-ns")
 }

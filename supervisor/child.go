@@ -87,6 +87,7 @@ func spawn(s *settings) (_ *child, err error) {
 	c.pid, c.started = c.h.pid, time.Now()
 	if c.notify != nil {
 		c.notify.pgid = c.pid
+		go c.notify.read() // ends when the waiter closes the socket
 	}
 	c.out.start(c.tail, s.log)
 	go c.wait(s)

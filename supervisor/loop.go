@@ -276,7 +276,7 @@ func (l *loop) spawn(reason Reason, manual bool) {
 	l.set(Starting, reason, nil)
 	switch {
 	case c.notify != nil:
-		r.readiness = startReadiness(c.notify.waitReady)
+		r.readiness = readyOn(c.notify.ready)
 		r.ready.after(l.cfg.startTimeout)
 	case l.cfg.ready != nil:
 		r.readiness = startReadiness(l.cfg.ready)
@@ -322,7 +322,6 @@ func (l *loop) onReady() {
 	r.stable.after(l.cfg.resetAfter)
 	if n := r.notify; n != nil && r.contract.watchdog > 0 {
 		n.lastKeepalive.Store(time.Now().UnixNano())
-		go n.serve() // ends when the socket closes with the child
 		r.dog.after(r.contract.watchdog)
 	}
 	for _, w := range l.startWaiters {

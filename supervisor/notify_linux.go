@@ -1,13 +1,13 @@
 package supervisor
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -19,10 +19,15 @@ import (
 // notifySocket is a child's private sd_notify socket: a datagram socket in
 // a 0700 directory of its own, passed to the child as NOTIFY_SOCKET, with
 // SO_PASSCRED so that only messages from the child's process group count.
+// One reader takes its messages for the child's whole life, as they
+// arrive, so the child can never block in sd_notify on a full queue.
 type notifySocket struct {
 	dir  string
 	sock *os.File // non-blocking datagram socket, read in the netpoller
-	pgid int      // set once the child is spawned
+	pgid int      // set once the child is spawned, before read starts
+
+	ready     chan struct{} // closed at the child's first READY=1
+	readyOnce sync.Once
 	// lastKeepalive is when the child last sent WATCHDOG=1 (Unix ns).
 	lastKeepalive atomic.Int64
 }
@@ -30,21 +35,40 @@ type notifySocket struct {
 // maxNotifyDatagram is the largest message read, as systemd's limit.
 const maxNotifyDatagram = 4096
 
+// maxSocketPath is what sun_path holds, its terminating NUL aside.
+const maxSocketPath = 107
+
+// socketBase is where the socket directories go: the temporary directory,
+// unless its path is too long for a socket path beneath it (a long TMPDIR),
+// then /tmp.
+func socketBase() string {
+	const longestBelow = len("/tend-notify-") + 10 + len("/notify.sock") // MkdirTemp adds up to 10 digits
+	if base := os.TempDir(); len(base)+longestBelow <= maxSocketPath {
+		return base
+	}
+	return "/tmp"
+}
+
 // newNotifySocket makes the socket with plain system calls rather than
 // package net, which would add its resolver and more to every host's
 // binary for one datagram socket.
 func newNotifySocket() (*notifySocket, error) {
-	dir, err := os.MkdirTemp("", "tend-notify-")
+	dir, err := os.MkdirTemp(socketBase(), "tend-notify-")
 	if err != nil {
 		return nil, err
+	}
+	path := filepath.Join(dir, "notify.sock")
+	if len(path) > maxSocketPath {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("socket path %s is %d bytes, over the %d a Unix socket path holds", path, len(path), maxSocketPath)
 	}
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	n := &notifySocket{dir: dir, sock: os.NewFile(uintptr(fd), "notify socket")}
-	err = unix.Bind(fd, &unix.SockaddrUnix{Name: filepath.Join(dir, "notify.sock")})
+	n := &notifySocket{dir: dir, sock: os.NewFile(uintptr(fd), "notify socket"), ready: make(chan struct{})}
+	err = unix.Bind(fd, &unix.SockaddrUnix{Name: path})
 	if err == nil {
 		err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PASSCRED, 1)
 	}
@@ -85,63 +109,35 @@ func (n *notifySocket) env(watchdog time.Duration) []string {
 	return env
 }
 
-// waitReady reads messages until one from the child's process group says
-// READY=1, or ctx ends. It serves as the child's readiness probe.
-func (n *notifySocket) waitReady(ctx context.Context) error {
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(readyProbeTimeout)
-	}
-	n.sock.SetReadDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { n.sock.SetReadDeadline(time.Unix(1, 0)) }) // cancel: read no more
-	defer stop()
+// read takes the child's messages as they arrive until the socket is
+// closed after the child's exit. Messages from outside the child's group
+// are ignored, as are keys it does not know.
+func (n *notifySocket) read() {
 	buf := make([]byte, maxNotifyDatagram)
 	oob := make([]byte, syscall.CmsgSpace(syscall.SizeofUcred))
 	for {
 		msg, control, err := n.receive(buf, oob)
-		if err != nil {
-			return fmt.Errorf("no READY=1 yet: %w", err)
-		}
-		if !n.fromChild(control) {
-			continue // someone else's message: ignored
-		}
-		if n.handle(msg) {
-			return nil
-		}
-	}
-}
-
-// handle takes one message from the child: it records a WATCHDOG=1 and
-// reports whether the message said READY=1. Other keys are ignored.
-func (n *notifySocket) handle(msg []byte) (ready bool) {
-	for _, line := range strings.Split(string(msg), "\n") {
-		switch line {
-		case "READY=1":
-			ready = true
-		case "WATCHDOG=1":
-			n.lastKeepalive.Store(time.Now().UnixNano())
-		}
-	}
-	return ready
-}
-
-// serve takes the child's messages after it is ready, for the watchdog,
-// until the socket is closed when the child exits.
-func (n *notifySocket) serve() {
-	n.sock.SetReadDeadline(time.Time{})
-	buf := make([]byte, maxNotifyDatagram)
-	oob := make([]byte, syscall.CmsgSpace(syscall.SizeofUcred))
-	for {
-		msg, control, err := n.receive(buf, oob)
-		if errors.Is(err, os.ErrDeadlineExceeded) { // a readiness deadline set late
-			n.sock.SetReadDeadline(time.Time{})
+		switch {
+		case errors.Is(err, unix.EINTR):
 			continue
-		}
-		if err != nil {
-			return
+		case err != nil:
+			return // closed with the child
 		}
 		if n.fromChild(control) {
 			n.handle(msg)
+		}
+	}
+}
+
+// handle takes one message from the child: READY=1 closes ready, and
+// WATCHDOG=1 records a keep-alive.
+func (n *notifySocket) handle(msg []byte) {
+	for _, line := range strings.Split(string(msg), "\n") {
+		switch line {
+		case "READY=1":
+			n.readyOnce.Do(func() { close(n.ready) })
+		case "WATCHDOG=1":
+			n.lastKeepalive.Store(time.Now().UnixNano())
 		}
 	}
 }

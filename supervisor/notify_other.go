@@ -3,7 +3,6 @@
 package supervisor
 
 import (
-	"context"
 	"errors"
 	"sync/atomic"
 	"time"
@@ -14,13 +13,13 @@ import (
 
 type notifySocket struct {
 	pgid          int
+	ready         chan struct{}
 	lastKeepalive atomic.Int64
 }
 
 var errNoNotify = errors.New("sd_notify readiness is only supported on Linux")
 
-func newNotifySocket() (*notifySocket, error)           { return nil, errNoNotify }
-func (n *notifySocket) env(time.Duration) []string      { return nil }
-func (n *notifySocket) serve()                          {}
-func (n *notifySocket) waitReady(context.Context) error { return errNoNotify }
-func (n *notifySocket) close()                          {}
+func newNotifySocket() (*notifySocket, error)      { return nil, errNoNotify }
+func (n *notifySocket) env(time.Duration) []string { return nil }
+func (n *notifySocket) read()                      {}
+func (n *notifySocket) close()                     {}

@@ -14,16 +14,24 @@ const (
 	readyProbeTimeout = 2 * time.Second
 )
 
-// readiness polls a Spec.Ready probe for one child until it passes or is
-// stopped.
+// readiness is how a Starting child's start criterion arrives: a
+// Spec.Ready probe polled until it passes or is stopped, or READY=1 on
+// the child's notify socket.
 type readiness struct {
 	cancel context.CancelFunc
-	passed chan struct{} // closed when the probe passed
+	passed <-chan struct{} // closed when the child is ready
+}
+
+// readyOn is the readiness of a channel closed by someone else (the
+// notify socket's reader): nothing to poll or stop.
+func readyOn(ready <-chan struct{}) *readiness {
+	return &readiness{cancel: func() {}, passed: ready}
 }
 
 func startReadiness(probe func(context.Context) error) *readiness {
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &readiness{cancel: cancel, passed: make(chan struct{})}
+	passed := make(chan struct{})
+	r := &readiness{cancel: cancel, passed: passed}
 	go func() {
 		wait := time.NewTimer(0)
 		defer wait.Stop()
@@ -37,7 +45,7 @@ func startReadiness(probe func(context.Context) error) *readiness {
 			err := probe(pctx)
 			pcancel()
 			if err == nil {
-				close(r.passed)
+				close(passed)
 				return
 			}
 			wait.Reset(delay)

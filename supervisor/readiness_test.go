@@ -140,3 +140,34 @@ func TestWatchdog(t *testing.T) {
 		t.Fatalf("watchdog without notify_ready: %v", err)
 	}
 }
+
+// The socket is read for the child's whole life: an agent that keeps
+// reporting after READY=1 (STATUS= on every reload, say) never blocks in
+// sd_notify, with no watchdog to make anyone listen.
+func TestNotifySocketIsDrainedAfterReady(t *testing.T) {
+	var out lockedWriter
+	spec := agentSpec(t, "-notify-ready-after", "0s", "-notify-statuses", "5000")
+	spec.NotifyReady = true
+	spec.Stdout = &out
+	p := newProcess(t, spec)
+	if err := p.Start(ctxTimeout(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	waitOutput(t, &out, "sent 5000 statuses")
+}
+
+// A TMPDIR too long for a socket path (sun_path holds 107 bytes) does not
+// stop NotifyReady agents from starting.
+func TestNotifyReadyWithLongTempDir(t *testing.T) {
+	long := filepath.Join(t.TempDir(), strings.Repeat("d", 120))
+	if err := os.MkdirAll(long, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TMPDIR", long)
+	spec := agentSpec(t, "-notify-ready-after", "0s")
+	spec.NotifyReady = true
+	p := newProcess(t, spec)
+	if err := p.Start(ctxTimeout(t, 10*time.Second)); err != nil {
+		t.Fatalf("Start with TMPDIR of %d bytes: %v", len(long), err)
+	}
+}

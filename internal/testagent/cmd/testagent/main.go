@@ -48,6 +48,8 @@ func main() {
 		notifyAfter = flag.Duration("notify-ready-after", -1, "send READY=1 to $NOTIFY_SOCKET after this long (negative: never)")
 		dogEvery    = flag.Duration("watchdog-every", 0, "after READY=1, send WATCHDOG=1 this often")
 		dogStop     = flag.Duration("watchdog-stop-after", 0, "stop sending WATCHDOG=1 after this long (0: never)")
+		printReady  = flag.Bool("print-ready-time", false, "print \"ready-sent UNIXNANO\" just before sending READY=1")
+		statuses    = flag.Int("notify-statuses", 0, "after READY=1, send this many STATUS= messages as fast as the socket takes them, then print \"sent N statuses\"")
 		configFile  = flag.String("config", "", "load this file at start and on SIGHUP; exit 3 unless it holds \"valid: true\"")
 		stamp       = flag.String("restart-stamp", "", "when -after elapses, write the time to this file just before exiting; at start, append the time since the stamp a previous run left (the exit-to-restart latency, in ns) to FILE.lat")
 		seqDir      = flag.String("seq-dir", "", "print \"seq PID N UNIXNANO\" lines to stdout every -every (10ms if unset) for as long as it runs, recording after each the N last written in DIR/PID; grandchildren do the same on the same stdout")
@@ -103,7 +105,18 @@ func main() {
 				fail(err)
 			}
 			defer c.Close()
+			if *printReady {
+				fmt.Printf("ready-sent %d\n", time.Now().UnixNano())
+			}
 			c.Write([]byte("STATUS=warming up\nREADY=1"))
+			for i := 1; i <= *statuses; i++ {
+				if _, err := c.Write([]byte("STATUS=working " + strconv.Itoa(i))); err != nil {
+					fail(err)
+				}
+			}
+			if *statuses > 0 {
+				fmt.Printf("sent %d statuses\n", *statuses)
+			}
 			for start := time.Now(); *dogEvery > 0 && (*dogStop == 0 || time.Since(start) < *dogStop); {
 				time.Sleep(*dogEvery)
 				c.Write([]byte("WATCHDOG=1"))

@@ -70,7 +70,7 @@ func spawn(s *settings) (_ *child, err error) {
 	}
 	env := s.contract.env
 	if s.contract.notifyReady {
-		if c.notify, err = newNotifySocket(); err != nil {
+		if c.notify, err = newNotifySocket(s.contract.cred); err != nil {
 			return nil, fmt.Errorf("notify socket: %w", err)
 		}
 		env = append(append([]string(nil), env...), c.notify.env(s.contract.watchdog)...)

@@ -56,22 +56,7 @@ func TestWorkDir(t *testing.T) {
 // Runs the agent as a throwaway user with a supplementary group, then with
 // an explicit empty group list. Needs root to create the user and setuid.
 func TestCredentials(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: creates a user and runs the agent as it")
-	}
-	if _, err := exec.LookPath("useradd"); err != nil {
-		t.Skip("useradd not installed")
-	}
-	name := fmt.Sprintf("tendtest%d", os.Getpid()%100000)
-	run := func(args ...string) {
-		if b, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-			t.Fatalf("%v: %v\n%s", args, err, b)
-		}
-	}
-	run("groupadd", name+"x")
-	t.Cleanup(func() { exec.Command("groupdel", name+"x").Run() })
-	run("useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", "-G", name+"x", name)
-	t.Cleanup(func() { exec.Command("userdel", name).Run() })
+	name, bin := throwawayUser(t)
 	u, err := user.Lookup(name)
 	if err != nil {
 		t.Fatal(err)
@@ -79,11 +64,6 @@ func TestCredentials(t *testing.T) {
 	g, err := user.LookupGroup(name + "x")
 	if err != nil {
 		t.Fatal(err)
-	}
-	// The agent binary must be reachable by the new user.
-	bin := copyAgent(t)
-	for dir := filepath.Dir(bin); dir != os.TempDir() && dir != "/"; dir = filepath.Dir(dir) {
-		os.Chmod(dir, 0o755)
 	}
 	got := runOnce(t, func(s *Spec) { s.Path = bin; s.User = name }, "-print-ids")
 	want := fmt.Sprintf("uid=%s gid=%s groups=", u.Uid, u.Gid)
@@ -94,4 +74,32 @@ func TestCredentials(t *testing.T) {
 	if want := fmt.Sprintf("uid=%s gid=%s groups=[]\n", u.Uid, u.Gid); got != want {
 		t.Fatalf("with no supplementary groups: %q, want %q", got, want)
 	}
+}
+
+// throwawayUser creates a user (with a supplementary group NAMEx) removed
+// at cleanup, and a copy of the agent binary that user can run; it skips
+// unless root with useradd.
+func throwawayUser(t *testing.T) (name, bin string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: creates a user and runs the agent as it")
+	}
+	if _, err := exec.LookPath("useradd"); err != nil {
+		t.Skip("useradd not installed")
+	}
+	name = fmt.Sprintf("tendtest%d", os.Getpid()%100000)
+	run := func(args ...string) {
+		if b, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, b)
+		}
+	}
+	run("groupadd", name+"x")
+	t.Cleanup(func() { exec.Command("groupdel", name+"x").Run() })
+	run("useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", "-G", name+"x", name)
+	t.Cleanup(func() { exec.Command("userdel", name).Run() })
+	bin = copyAgent(t)
+	for dir := filepath.Dir(bin); dir != os.TempDir() && dir != "/"; dir = filepath.Dir(dir) {
+		os.Chmod(dir, 0o755)
+	}
+	return name, bin
 }

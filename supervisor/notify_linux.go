@@ -51,8 +51,10 @@ func socketBase() string {
 
 // newNotifySocket makes the socket with plain system calls rather than
 // package net, which would add its resolver and more to every host's
-// binary for one datagram socket.
-func newNotifySocket() (*notifySocket, error) {
+// binary for one datagram socket. With owner (the agent runs as another
+// user) the directory and the socket are given to that user: the agent
+// must reach them, and the 0700 directory keeps everyone else out.
+func newNotifySocket(owner *syscall.Credential) (*notifySocket, error) {
 	dir, err := os.MkdirTemp(socketBase(), "tend-notify-")
 	if err != nil {
 		return nil, err
@@ -71,6 +73,15 @@ func newNotifySocket() (*notifySocket, error) {
 	err = unix.Bind(fd, &unix.SockaddrUnix{Name: path})
 	if err == nil {
 		err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PASSCRED, 1)
+	}
+	if err == nil {
+		err = os.Chmod(path, 0o600)
+	}
+	if err == nil && owner != nil {
+		err = errors.Join(os.Chown(dir, int(owner.Uid), int(owner.Gid)), os.Chown(path, int(owner.Uid), int(owner.Gid)))
+		if err != nil {
+			err = fmt.Errorf("give %s to uid %d: %w", path, owner.Uid, err)
+		}
 	}
 	if err != nil {
 		n.close()

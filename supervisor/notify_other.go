@@ -5,6 +5,7 @@ package supervisor
 import (
 	"errors"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -19,7 +20,7 @@ type notifySocket struct {
 
 var errNoNotify = errors.New("sd_notify readiness is only supported on Linux")
 
-func newNotifySocket() (*notifySocket, error)      { return nil, errNoNotify }
-func (n *notifySocket) env(time.Duration) []string { return nil }
-func (n *notifySocket) read()                      {}
-func (n *notifySocket) close()                     {}
+func newNotifySocket(*syscall.Credential) (*notifySocket, error) { return nil, errNoNotify }
+func (n *notifySocket) env(time.Duration) []string               { return nil }
+func (n *notifySocket) read()                                    {}
+func (n *notifySocket) close()                                   {}

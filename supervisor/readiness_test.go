@@ -5,8 +5,11 @@ import (
 	"errors"
 	"net"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -169,5 +172,31 @@ func TestNotifyReadyWithLongTempDir(t *testing.T) {
 	p := newProcess(t, spec)
 	if err := p.Start(ctxTimeout(t, 10*time.Second)); err != nil {
 		t.Fatalf("Start with TMPDIR of %d bytes: %v", len(long), err)
+	}
+}
+
+// An agent run as another user reaches its notify socket, which that user
+// owns and nobody else can enter.
+func TestNotifyReadyAsAnotherUser(t *testing.T) {
+	name, bin := throwawayUser(t)
+	var out lockedWriter
+	spec := agentSpec(t, "-notify-ready-after", "0s", "-print-env", "NOTIFY_SOCKET")
+	spec.Path, spec.User = bin, name
+	spec.NotifyReady = true
+	spec.StartTimeout = config.Duration(3 * time.Second)
+	spec.Stdout = &out
+	p := newProcess(t, spec)
+	if err := p.Start(ctxTimeout(t, 10*time.Second)); err != nil {
+		t.Fatalf("Start as %s: %v", name, err)
+	}
+	waitOutput(t, &out, "NOTIFY_SOCKET=/")
+	dir := filepath.Dir(strings.TrimSpace(strings.TrimPrefix(out.String(), "NOTIFY_SOCKET=")))
+	info, err := os.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := user.Lookup(name)
+	if uid := strconv.Itoa(int(info.Sys().(*syscall.Stat_t).Uid)); uid != u.Uid || info.Mode().Perm() != 0o700 {
+		t.Fatalf("socket directory owned by %s, mode %v; want %s's, 0700", uid, info.Mode().Perm(), name)
 	}
 }

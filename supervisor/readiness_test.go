@@ -3,8 +3,10 @@ package supervisor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strconv"
@@ -198,5 +200,60 @@ func TestNotifyReadyAsAnotherUser(t *testing.T) {
 	u, _ := user.Lookup(name)
 	if uid := strconv.Itoa(int(info.Sys().(*syscall.Stat_t).Uid)); uid != u.Uid || info.Mode().Perm() != 0o700 {
 		t.Fatalf("socket directory owned by %s, mode %v; want %s's, 0700", uid, info.Mode().Perm(), name)
+	}
+}
+
+// systemdNotify returns the path of systemd's systemd-notify, or skips.
+func systemdNotify(t *testing.T) string {
+	t.Helper()
+	path, err := exec.LookPath("systemd-notify")
+	if err != nil {
+		t.Skip("systemd-notify not installed (Debian package systemd)")
+	}
+	return path
+}
+
+// systemd's own client: READY=1 from a shell's child, and many STATUS=
+// after it, in a `set -e` script that fails if any call does. Each call
+// also sends BARRIER=1 with a descriptor and waits (up to 5 s) for it to
+// be closed, which reading the message does.
+func TestSystemdNotifyClient(t *testing.T) {
+	sdn := systemdNotify(t)
+	var out lockedWriter
+	spec := agentSpec(t)
+	spec.Path = "/bin/sh"
+	spec.Args = []string{"-c", fmt.Sprintf(`set -e
+%[1]s --ready
+for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do %[1]s --status="reload $i"; done
+echo done
+exec sleep 60`, sdn)}
+	spec.NotifyReady = true
+	spec.StartTimeout = config.Duration(5 * time.Second)
+	spec.Stdout, spec.Stderr = &out, &out
+	p := newProcess(t, spec)
+	if err := p.Start(ctxTimeout(t, 10*time.Second)); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	waitOutput(t, &out, "done")
+}
+
+// systemd-notify run by an agent that is another user (nobody) gets its
+// READY=1 through.
+func TestSystemdNotifyAsNobody(t *testing.T) {
+	sdn := systemdNotify(t)
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run the agent as nobody")
+	}
+	if _, err := user.Lookup("nobody"); err != nil {
+		t.Skip("no user nobody")
+	}
+	spec := agentSpec(t)
+	spec.Path, spec.User = "/bin/sh", "nobody"
+	spec.Args = []string{"-c", sdn + " --ready; exec sleep 60"}
+	spec.NotifyReady = true
+	spec.StartTimeout = config.Duration(5 * time.Second)
+	p := newProcess(t, spec)
+	if err := p.Start(ctxTimeout(t, 10*time.Second)); err != nil {
+		t.Fatalf("Start as nobody: %v", err)
 	}
 }

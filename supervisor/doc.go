@@ -12,7 +12,9 @@
 // within StartTimeout is killed and counts as a failed run); Start returns
 // then, or with the reason it could not get there. With a Watchdog, a
 // Running child that stops sending WATCHDOG=1 over that socket is killed
-// and restarted like one that crashed.
+// and restarted like one that crashed; STATUS= shows in the Status, and
+// WATCHDOG=trigger kills the child as a missed watchdog does (see
+// Spec.NotifyReady for the keys understood and the senders heard).
 //
 // Exit detection is event-driven: the child's pidfd is parked in Go's
 // netpoller, so an idle agent costs no OS thread, no ticker and no CPU.

@@ -57,11 +57,14 @@ func (l *loop) run() {
 	l.lockThreadIfNeeded()
 	for first := true; first || l.busy(); first = false {
 		var exited <-chan Exit
-		var passed <-chan struct{}
+		var passed, news <-chan struct{}
 		var ready, stable, kill, dog <-chan time.Time
 		if r := l.cur; r != nil {
 			exited, passed = r.exited, r.readiness.Passed()
 			ready, stable, kill, dog = r.ready.C(), r.stable.C(), r.kill.C(), r.dog.C()
+			if r.notify != nil {
+				news = r.notify.news
+			}
 		}
 		select {
 		case r := <-l.requests:
@@ -91,6 +94,8 @@ func (l *loop) run() {
 		case <-dog:
 			l.cur.dog.stop()
 			l.checkWatchdog()
+		case <-news:
+			l.onNotify()
 		case <-l.retry.C():
 			l.retry.stop()
 			l.clearCounters()
@@ -272,7 +277,7 @@ func (l *loop) spawn(reason Reason, manual bool) {
 	}
 	r := &run{spawned: c, contract: l.cfg.contract}
 	l.cur = r
-	l.st.PID, l.st.StartedAt = c.pid, c.started
+	l.st.PID, l.st.StartedAt, l.st.NotifyStatus = c.pid, c.started, ""
 	l.set(Starting, reason, nil)
 	switch {
 	case c.notify != nil:
@@ -301,6 +306,22 @@ func (l *loop) checkWatchdog() {
 	}
 	l.cfg.log.Info("agent missed its watchdog; killing it", "pid", r.pid, "watchdog", r.contract.watchdog.String())
 	r.killGroup(killWatchdog)
+}
+
+// onNotify takes what the child said over its notify socket: the latest
+// STATUS= text goes into the Status, and WATCHDOG=trigger kills a live
+// child as a missed watchdog would (systemd's semantics, with or without
+// a Watchdog set).
+func (l *loop) onNotify() {
+	r := l.cur
+	if text := r.notify.status.Load(); text != nil && *text != l.st.NotifyStatus {
+		l.st.NotifyStatus = *text
+		l.p.publish(l.st)
+	}
+	if r.notify.triggered.Load() && (l.st.State == Starting || l.st.State == Running) && r.killing == notKilling {
+		l.cfg.log.Info("agent triggered its watchdog; killing it", "pid", r.pid)
+		r.killGroup(killTriggered)
+	}
 }
 
 // onStartTimeout kills a child whose Ready probe did not pass within

@@ -30,6 +30,9 @@ type notifySocket struct {
 	readyOnce sync.Once
 	// lastKeepalive is when the child last sent WATCHDOG=1 (Unix ns).
 	lastKeepalive atomic.Int64
+	status        atomic.Pointer[string] // the latest STATUS= text
+	triggered     atomic.Bool            // WATCHDOG=trigger came
+	news          chan struct{}          // holds a token when status or triggered changed
 }
 
 // maxNotifyDatagram is the largest message read, as systemd's limit.
@@ -69,7 +72,8 @@ func newNotifySocket(owner *syscall.Credential) (*notifySocket, error) {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	n := &notifySocket{dir: dir, sock: os.NewFile(uintptr(fd), "notify socket"), ready: make(chan struct{})}
+	n := &notifySocket{dir: dir, sock: os.NewFile(uintptr(fd), "notify socket"),
+		ready: make(chan struct{}), news: make(chan struct{}, 1)}
 	err = unix.Bind(fd, &unix.SockaddrUnix{Name: path})
 	if err == nil {
 		err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PASSCRED, 1)
@@ -140,16 +144,32 @@ func (n *notifySocket) read() {
 	}
 }
 
-// handle takes one message from the child: READY=1 closes ready, and
-// WATCHDOG=1 records a keep-alive.
+// handle takes one message from the child: READY=1 closes ready,
+// WATCHDOG=1 records a keep-alive, and STATUS= and WATCHDOG=trigger are
+// left for the owner, told through news. The reader never waits for the
+// owner: news holds one token, and the owner reads the latest values.
 func (n *notifySocket) handle(msg []byte) {
 	for _, line := range strings.Split(string(msg), "\n") {
-		switch line {
-		case "READY=1":
+		key, value, _ := strings.Cut(line, "=")
+		switch {
+		case line == "READY=1":
 			n.readyOnce.Do(func() { close(n.ready) })
-		case "WATCHDOG=1":
+		case line == "WATCHDOG=1":
 			n.lastKeepalive.Store(time.Now().UnixNano())
+		case line == "WATCHDOG=trigger":
+			n.triggered.Store(true)
+			n.tell()
+		case key == "STATUS":
+			n.status.Store(&value)
+			n.tell()
 		}
+	}
+}
+
+func (n *notifySocket) tell() {
+	select {
+	case n.news <- struct{}{}:
+	default: // a token is already there
 	}
 }
 

@@ -14,8 +14,10 @@ import (
 
 type notifySocket struct {
 	pgid          int
-	ready         chan struct{}
+	ready, news   chan struct{}
 	lastKeepalive atomic.Int64
+	status        atomic.Pointer[string]
+	triggered     atomic.Bool
 }
 
 var errNoNotify = errors.New("sd_notify readiness is only supported on Linux")

@@ -257,3 +257,30 @@ func TestSystemdNotifyAsNobody(t *testing.T) {
 		t.Fatalf("Start as nobody: %v", err)
 	}
 }
+
+// STATUS= lands in the Status, the latest text winning; WATCHDOG=trigger
+// kills the child as a missed watchdog would, without a Watchdog set.
+func TestNotifyStatusAndTrigger(t *testing.T) {
+	sdn := systemdNotify(t)
+	spec := agentSpec(t)
+	spec.Path = "/bin/sh"
+	spec.Args = []string{"-c", fmt.Sprintf(`%[1]s --ready --status="warming up"
+%[1]s --status="serving 3 clients"
+sleep 0.5
+%[1]s WATCHDOG=trigger
+exec sleep 60`, sdn)}
+	spec.NotifyReady = true
+	spec.Restart.Policy = RestartNever
+	p := newProcess(t, spec)
+	rec := record(t, p)
+	if err := p.Start(ctxTimeout(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	ev := rec.waitState(t, 10*time.Second, Exited)
+	if x := ev.Status.LastExit; x == nil || !strings.HasPrefix(x.Err, "watchdog triggered") || x.Signal != Signal(syscall.SIGKILL) {
+		t.Fatalf("exit %+v, want a triggered watchdog", x)
+	}
+	if got := ev.Status.NotifyStatus; got != "serving 3 clients" {
+		t.Fatalf("NotifyStatus %q, want the latest STATUS=", got)
+	}
+}

@@ -43,6 +43,7 @@ const (
 	killRequested               // Stop or Restart: no automatic restart
 	killStartTimeout            // not ready within StartTimeout: a failed run
 	killWatchdog                // missed its keep-alive: a failed run
+	killTriggered               // reported WATCHDOG=trigger: a failed run
 )
 
 // run is the current child and everything that lives and dies with it: the
@@ -84,6 +85,8 @@ func (r *run) describe(e Exit, s *settings) Exit {
 		e.Err = fmt.Sprintf("start timeout: not ready within %v", s.startTimeout)
 	case killWatchdog:
 		e.Err = fmt.Sprintf("watchdog timeout: no WATCHDOG=1 for %v", r.contract.watchdog)
+	case killTriggered:
+		e.Err = "watchdog triggered: the agent sent WATCHDOG=trigger"
 	}
 	return e
 }

@@ -77,9 +77,18 @@ type Spec struct {
 	// e.g. health.HTTPGet(url).Check.
 	Ready func(ctx context.Context) error `json:"-"`
 	// NotifyReady makes the child's own report the start criterion, the
-	// systemd way: it gets NOTIFY_SOCKET, a private datagram socket, and is
-	// Running once a process of its group sends READY=1 there (messages
-	// from anyone else are ignored). Takes precedence over Ready.
+	// systemd way: it gets NOTIFY_SOCKET, a private datagram socket (owned
+	// by the agent's user, mode 0600, in a 0700 directory), and is Running
+	// once a process of its group sends READY=1 there. The socket is read
+	// for the child's whole life, so the agent never blocks in sd_notify.
+	// Understood: READY=1; STATUS=text (Status.NotifyStatus); WATCHDOG=1
+	// (see Watchdog); WATCHDOG=trigger (the child is killed as for a
+	// missed watchdog, with or without one set). Other keys are ignored
+	// for now, and a passed descriptor (BARRIER=1) is closed at once.
+	// Accepted senders: the main process, and any process of its group
+	// that is still alive when the message is read (systemd's
+	// NotifyAccess=all within the group); anyone else is ignored. Takes
+	// precedence over Ready.
 	NotifyReady bool `json:"notify_ready,omitempty"`
 	// Watchdog, with NotifyReady, expects the child to send WATCHDOG=1 at
 	// least this often once it is Running (it gets WATCHDOG_USEC); a child

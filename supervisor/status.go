@@ -24,6 +24,10 @@ type Status struct {
 	LastExit *Exit `json:"last_exit,omitempty"`
 	// NextRestartAt is when Backoff (or Failed, with a retry pending) ends.
 	NextRestartAt time.Time `json:"next_restart_at,omitzero"`
+	// NotifyStatus is the latest STATUS= text the current child sent over
+	// its notify socket (with NotifyReady); empty before it says any, and
+	// again for each new child.
+	NotifyStatus string `json:"notify_status,omitempty"`
 }
 
 // Exit describes how a child ended.

@@ -367,17 +367,18 @@ func (l *loop) onExit(e Exit) {
 	l.st.PID = 0
 	l.failReloadWaiters()
 	if e.Requested {
+		// The Status is published before Stop returns, so a caller reads
+		// the exit (and Stopped) as soon as it has its answer.
 		l.st.LastExit = &e
-		for _, w := range l.stopWaiters {
-			w <- nil
-		}
-		l.stopWaiters = nil
-		if l.startAfter {
-			l.startAfter = false
-			l.spawn(ReasonRestartRequested, true)
+		if !l.startAfter {
+			l.set(Stopped, ReasonStopped, nil)
+			l.answerStopWaiters()
 			return
 		}
-		l.set(Stopped, ReasonStopped, nil)
+		l.startAfter = false
+		l.p.publish(l.st)
+		l.answerStopWaiters()
+		l.spawn(ReasonRestartRequested, true)
 		return
 	}
 	l.cfg.log.Info("agent exited", "exit", e.String(), "ran", e.Ran.String())
@@ -471,6 +472,13 @@ func (l *loop) failStartWaiters(cause error) {
 		w <- fmt.Errorf("agent %q: %w: %w", l.cfg.name, ErrStartFailed, cause)
 	}
 	l.startWaiters = nil
+}
+
+func (l *loop) answerStopWaiters() {
+	for _, w := range l.stopWaiters {
+		w <- nil
+	}
+	l.stopWaiters = nil
 }
 
 func (l *loop) failReloadWaiters() {

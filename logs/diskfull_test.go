@@ -32,17 +32,8 @@ func mountSmallTmpfs(t *testing.T) string {
 // On a full disk the Rotator counts and drops without failing the writer,
 // and recovers by itself once there is room again.
 func TestDiskFullDropsThenRecovers(t *testing.T) {
-	dir := mountSmallTmpfs(t)
-	path := filepath.Join(dir, "agent.log")
-	r, err := New(Options{Path: path, MaxSizeMB: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	filler := filepath.Join(dir, "filler")
-	f, _ := os.Create(filler)
-	f.Write(make([]byte, 2<<20)) // more than the filesystem holds
-	f.Close()
+	r, path := rotatorOnSmallTmpfs(t)
+	freeSpace := fillDisk(t, filepath.Dir(path))
 
 	line := []byte(strings.Repeat("z", 99) + "\n")
 	for range 100 {
@@ -55,7 +46,7 @@ func TestDiskFullDropsThenRecovers(t *testing.T) {
 		t.Fatalf("stats on a full disk %+v, want errors and dropped bytes", st)
 	}
 
-	os.Remove(filler)
+	freeSpace()
 	r.Write([]byte("after recovery\n"))
 	b, _ := os.ReadFile(path)
 	if !strings.HasSuffix(string(b), "after recovery\n") {
@@ -67,23 +58,14 @@ func TestDiskFullDropsThenRecovers(t *testing.T) {
 // write that gets through ends it first, so the line after the drop is
 // whole instead of glued to the fragment.
 func TestDiskFullTornLineIsEnded(t *testing.T) {
-	dir := mountSmallTmpfs(t)
-	path := filepath.Join(dir, "agent.log")
-	r, err := New(Options{Path: path, MaxSizeMB: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r, path := rotatorOnSmallTmpfs(t)
 	line := []byte(strings.Repeat("z", 99) + "\n")
 	r.Write(line) // the log's first page exists; the filler takes every other
-	filler := filepath.Join(dir, "filler")
-	f, _ := os.Create(filler)
-	f.Write(make([]byte, 2<<20))
-	f.Close()
+	freeSpace := fillDisk(t, filepath.Dir(path))
 	for range 100 { // the page holds 40 more lines and a bit: the 41st is torn
 		r.Write(line)
 	}
-	os.Remove(filler)
+	freeSpace()
 	r.Write([]byte("after recovery\n"))
 	b, _ := os.ReadFile(path)
 	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
@@ -93,4 +75,31 @@ func TestDiskFullTornLineIsEnded(t *testing.T) {
 	if torn := lines[len(lines)-2]; len(torn) >= 99 || strings.Trim(torn, "z") != "" {
 		t.Fatalf("before it %q, want the torn fragment of a line", torn)
 	}
+}
+
+// rotatorOnSmallTmpfs returns a Rotator on a fresh small tmpfs, closed at
+// cleanup, and its path.
+func rotatorOnSmallTmpfs(t *testing.T) (*Rotator, string) {
+	t.Helper()
+	path := filepath.Join(mountSmallTmpfs(t), "agent.log")
+	r, err := New(Options{Path: path, MaxSizeMB: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r, path
+}
+
+// fillDisk takes every free block of dir's filesystem and returns what
+// gives them back.
+func fillDisk(t *testing.T, dir string) (free func()) {
+	t.Helper()
+	filler := filepath.Join(dir, "filler")
+	f, err := os.Create(filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write(make([]byte, 2<<20)) //nolint:errcheck // more than the filesystem holds: it fails, by design
+	f.Close()
+	return func() { os.Remove(filler) }
 }

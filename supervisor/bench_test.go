@@ -119,6 +119,7 @@ func BenchmarkNotifyReadyLatency(b *testing.B) {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
+	b.Cleanup(func() { p.Stop(ctx) }) //nolint:errcheck // leaves no agent behind when an iteration fails
 	var total time.Duration
 	for b.Loop() {
 		out.mu.Lock()

@@ -309,9 +309,9 @@ func (l *loop) checkWatchdog() {
 }
 
 // onNotify takes what the child said over its notify socket: the latest
-// STATUS= text goes into the Status, and WATCHDOG=trigger kills a live
-// child as a missed watchdog would (systemd's semantics, with or without
-// a Watchdog set).
+// STATUS= text goes into the Status, WATCHDOG=trigger kills a live child
+// as a missed watchdog would (systemd's semantics, with or without a
+// Watchdog set), and EXTEND_TIMEOUT_USEC= extends the start timeout.
 func (l *loop) onNotify() {
 	r := l.cur
 	if text := r.notify.status.Load(); text != nil && *text != l.st.NotifyStatus {
@@ -321,6 +321,11 @@ func (l *loop) onNotify() {
 	if r.notify.triggered.Load() && (l.st.State == Starting || l.st.State == Running) && r.killing == notKilling {
 		l.cfg.log.Info("agent triggered its watchdog; killing it", "pid", r.pid)
 		r.killGroup(killTriggered)
+	}
+	// EXTEND_TIMEOUT_USEC= while Starting moves the start timeout out to
+	// at least that far from the message, never in.
+	if to := time.Unix(0, r.notify.extendTo.Load()); l.st.State == Starting && r.readiness != nil && to.After(r.ready.when) {
+		r.ready.at(to)
 	}
 }
 

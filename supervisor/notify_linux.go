@@ -3,6 +3,7 @@ package supervisor
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -32,6 +33,7 @@ type notifySocket struct {
 	lastKeepalive atomic.Int64
 	status        atomic.Pointer[string] // the latest STATUS= text
 	triggered     atomic.Bool            // WATCHDOG=trigger came
+	extendTo      atomic.Int64           // Unix ns the latest EXTEND_TIMEOUT_USEC= asks the timeout to reach
 	news          chan struct{}          // holds a token when status or triggered changed
 }
 
@@ -145,8 +147,8 @@ func (n *notifySocket) read() {
 }
 
 // handle takes one message from the child: READY=1 closes ready,
-// WATCHDOG=1 records a keep-alive, and STATUS= and WATCHDOG=trigger are
-// left for the owner, told through news. The reader never waits for the
+// WATCHDOG=1 records a keep-alive, and STATUS=, WATCHDOG=trigger and
+// EXTEND_TIMEOUT_USEC= are left for the owner, told through news. The reader never waits for the
 // owner: news holds one token, and the owner reads the latest values.
 func (n *notifySocket) handle(msg []byte) {
 	for _, line := range strings.Split(string(msg), "\n") {
@@ -162,6 +164,11 @@ func (n *notifySocket) handle(msg []byte) {
 		case key == "STATUS":
 			n.status.Store(&value)
 			n.tell()
+		case key == "EXTEND_TIMEOUT_USEC":
+			if usec, err := strconv.ParseUint(value, 10, 63); err == nil {
+				n.extendTo.Store(time.Now().Add(time.Duration(min(usec, uint64(math.MaxInt64/1000))) * time.Microsecond).UnixNano())
+				n.tell()
+			}
 		}
 	}
 }

@@ -18,6 +18,7 @@ type notifySocket struct {
 	lastKeepalive atomic.Int64
 	status        atomic.Pointer[string]
 	triggered     atomic.Bool
+	extendTo      atomic.Int64
 }
 
 var errNoNotify = errors.New("sd_notify readiness is only supported on Linux")

@@ -284,3 +284,30 @@ exec sleep 60`, sdn)}
 		t.Fatalf("NotifyStatus %q, want the latest STATUS=", got)
 	}
 }
+
+// EXTEND_TIMEOUT_USEC= while Starting gives a slow agent more time than
+// StartTimeout; without it the same agent is killed at StartTimeout.
+func TestNotifyExtendsStartTimeout(t *testing.T) {
+	sdn := systemdNotify(t)
+	for _, extend := range []bool{true, false} {
+		spec := agentSpec(t)
+		spec.Name = fmt.Sprintf("%s-%v", spec.Name, extend)
+		spec.Path = "/bin/sh"
+		first := sdn + " --status=loading"
+		if extend {
+			first = sdn + " EXTEND_TIMEOUT_USEC=5000000"
+		}
+		spec.Args = []string{"-c", first + "; sleep 1.5; " + sdn + " --ready; exec sleep 60"}
+		spec.NotifyReady = true
+		spec.StartTimeout = config.Duration(time.Second)
+		spec.Restart.Policy = RestartNever
+		p := newProcess(t, spec)
+		err := p.Start(ctxTimeout(t, 10*time.Second))
+		switch {
+		case extend && err != nil:
+			t.Fatalf("extended start: %v", err)
+		case !extend && (err == nil || !strings.Contains(err.Error(), "start timeout")):
+			t.Fatalf("start without extension: %v, want a start timeout", err)
+		}
+	}
+}

@@ -83,8 +83,10 @@ type Spec struct {
 	// for the child's whole life, so the agent never blocks in sd_notify.
 	// Understood: READY=1; STATUS=text (Status.NotifyStatus); WATCHDOG=1
 	// (see Watchdog); WATCHDOG=trigger (the child is killed as for a
-	// missed watchdog, with or without one set). Other keys are ignored
-	// for now, and a passed descriptor (BARRIER=1) is closed at once.
+	// missed watchdog, with or without one set); EXTEND_TIMEOUT_USEC=
+	// while Starting (the start timeout moves out to that far from the
+	// message, never in). Other keys are ignored for now, and a passed
+	// descriptor (BARRIER=1) is closed at once.
 	// Accepted senders: the main process, and any process of its group
 	// that is still alive when the message is read (systemd's
 	// NotifyAccess=all within the group); anyone else is ignored. Takes

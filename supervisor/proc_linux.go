@@ -151,19 +151,5 @@ func waitGroupGone(pgid int, s *settings) {
 // liveGroupMembers lists the processes in group pgid that are not zombies,
 // read from /proc/PID/stat.
 func liveGroupMembers(pgid int) ([]int, error) {
-	pids, err := procfs.PIDs()
-	if err != nil {
-		return nil, err
-	}
-	var live []int
-	for _, pid := range pids {
-		st, err := procfs.ReadStat(pid)
-		switch {
-		case err == nil && st.PGRP == pgid && st.Live():
-			live = append(live, pid)
-		case errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE):
-			return nil, err // the scan cannot tell; a process that just ended is no error
-		}
-	}
-	return live, nil
+	return procfs.Find(func(_ int, st procfs.Stat) bool { return st.PGRP == pgid && st.Live() })
 }

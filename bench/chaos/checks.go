@@ -109,37 +109,20 @@ func run(o options) (*report, error) {
 // child ever spawned, anything in the group of one, anything running the
 // agent binary (an escaped grandchild).
 func survivors(spawned []int, bin string) []int {
-	pids, err := procfs.PIDs()
-	if err != nil {
-		return nil
-	}
 	leaders := map[int]bool{}
 	for _, p := range spawned {
 		leaders[p] = true
 	}
-	var out []int
-	for _, pid := range pids {
-		st, err := procfs.ReadStat(pid)
-		if err != nil || !st.Live() {
-			continue
-		}
+	out, _ := procfs.Find(func(pid int, st procfs.Stat) bool {
 		exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
-		if leaders[pid] || leaders[st.PGRP] || strings.HasPrefix(exe, bin) {
-			out = append(out, pid)
-		}
-	}
+		return st.Live() && (leaders[pid] || leaders[st.PGRP] || strings.HasPrefix(exe, bin))
+	})
 	return out
 }
 
 // zombieChildren lists this process's children that nobody reaped.
 func zombieChildren() []int {
-	pids, _ := procfs.PIDs()
-	var out []int
-	for _, pid := range pids {
-		if st, err := procfs.ReadStat(pid); err == nil && st.PPID == os.Getpid() && !st.Live() {
-			out = append(out, pid)
-		}
-	}
+	out, _ := procfs.Find(func(_ int, st procfs.Stat) bool { return st.PPID == os.Getpid() && !st.Live() })
 	return out
 }
 

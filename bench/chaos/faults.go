@@ -345,15 +345,6 @@ func groupMembers(pgid int) []int {
 	if pgid <= 0 {
 		return nil
 	}
-	pids, err := procfs.PIDs()
-	if err != nil {
-		return nil
-	}
-	var out []int
-	for _, pid := range pids {
-		if st, err := procfs.ReadStat(pid); err == nil && st.PGRP == pgid && st.Live() {
-			out = append(out, pid)
-		}
-	}
+	out, _ := procfs.Find(func(_ int, st procfs.Stat) bool { return st.PGRP == pgid && st.Live() })
 	return out
 }

@@ -54,12 +54,6 @@ func outOfDescriptors(mode string) int {
 }
 
 func liveChildren() []int {
-	pids, _ := procfs.PIDs()
-	var out []int
-	for _, pid := range pids {
-		if st, err := procfs.ReadStat(pid); err == nil && st.PPID == os.Getpid() && st.Live() {
-			out = append(out, pid)
-		}
-	}
+	out, _ := procfs.Find(func(_ int, st procfs.Stat) bool { return st.PPID == os.Getpid() && st.Live() })
 	return out
 }

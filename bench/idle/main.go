@@ -198,13 +198,11 @@ func startBare(sleep string, n int) (func() error, error) {
 // killOrphans kills and reaps every child of this process left after a
 // measuring process ended: agents it orphaned, reparented to us.
 func killOrphans() {
-	pids, _ := procfs.PIDs()
-	for _, pid := range pids {
-		if st, err := procfs.ReadStat(pid); err == nil && st.PPID == os.Getpid() {
-			syscall.Kill(pid, syscall.SIGKILL)
-			var ws syscall.WaitStatus
-			syscall.Wait4(pid, &ws, 0, nil)
-		}
+	orphans, _ := procfs.Find(func(_ int, st procfs.Stat) bool { return st.PPID == os.Getpid() })
+	for _, pid := range orphans {
+		syscall.Kill(pid, syscall.SIGKILL)
+		var ws syscall.WaitStatus
+		syscall.Wait4(pid, &ws, 0, nil)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"strconv"
+	"syscall"
 )
 
 // Stat is the part of /proc/PID/stat tend uses (proc(5) field numbers).
@@ -133,6 +134,29 @@ func atoi(b []byte) (int, error) {
 		return -int(n), nil
 	}
 	return int(n), nil
+}
+
+// Find returns the processes whose stat match accepts, in /proc order. A
+// process that ends during the scan is skipped; a scan that cannot open
+// /proc, or a stat file for want of descriptors, fails, since it cannot
+// tell what it did not see.
+func Find(match func(pid int, st Stat) bool) ([]int, error) {
+	pids, err := PIDs()
+	if err != nil {
+		return nil, err
+	}
+	var found []int
+	var buf [512]byte
+	for _, pid := range pids {
+		st, err := ReadStatBuf(pid, buf[:])
+		switch {
+		case err == nil && match(pid, st):
+			found = append(found, pid)
+		case errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE):
+			return nil, err
+		}
+	}
+	return found, nil
 }
 
 // PIDs lists the numeric entries of /proc.

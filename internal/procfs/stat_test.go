@@ -2,6 +2,8 @@ package procfs
 
 import (
 	"os"
+	"os/exec"
+	"slices"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -41,4 +43,22 @@ func FuzzParseStat(f *testing.F) {
 			t.Fatalf("parsed %q without a state", b)
 		}
 	})
+}
+
+// Find sees a live child by its parent, and no longer once it is reaped.
+func TestFindChildren(t *testing.T) {
+	cmd := exec.Command("sleep", "10")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	isChild := func(_ int, st Stat) bool { return st.PPID == os.Getpid() && st.Live() }
+	found, err := Find(isChild)
+	if err != nil || !slices.Contains(found, cmd.Process.Pid) {
+		t.Fatalf("Find = %v, %v; want it to hold %d", found, err, cmd.Process.Pid)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if found, _ := Find(isChild); slices.Contains(found, cmd.Process.Pid) {
+		t.Fatalf("Find still holds reaped %d", cmd.Process.Pid)
+	}
 }

@@ -14,7 +14,7 @@ func TestConfigFromYAML(t *testing.T) {
 		want      Exponential
 		wantField string
 	}{
-		{"seed values", "backoff_base: 10s\nbackoff_max: 60s\n",
+		{"daemon config values", "backoff_base: 10s\nbackoff_max: 60s\n",
 			Exponential{Initial: 10 * time.Second, Max: 60 * time.Second}, ""},
 		{"empty means defaults", "{}", Exponential{}, ""},
 		{"numbers are seconds", "backoff_base: 2\nbackoff_max: 30\n",

@@ -17,7 +17,7 @@ func TestExponentialCeiling(t *testing.T) {
 	}{
 		{"zero value is 1s doubling to 60s", Exponential{},
 			[]time.Duration{1 * time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 32 * time.Second, 60 * time.Second, 60 * time.Second}},
-		{"seed base 10s max 60s", Exponential{Initial: 10 * time.Second, Max: 60 * time.Second},
+		{"daemon config base 10s max 60s", Exponential{Initial: 10 * time.Second, Max: 60 * time.Second},
 			[]time.Duration{10 * time.Second, 20 * time.Second, 40 * time.Second, 60 * time.Second}},
 		{"multiplier 3", Exponential{Initial: time.Millisecond, Max: time.Second, Multiplier: 3},
 			[]time.Duration{time.Millisecond, 3 * time.Millisecond, 9 * time.Millisecond, 27 * time.Millisecond}},
@@ -145,7 +145,7 @@ func TestExponentialValidate(t *testing.T) {
 		wantField string
 	}{
 		{"zero value", Exponential{}, ""},
-		{"seed values", Exponential{Initial: 10 * time.Second, Max: 60 * time.Second}, ""},
+		{"daemon config values", Exponential{Initial: 10 * time.Second, Max: 60 * time.Second}, ""},
 		{"max equal initial", Exponential{Initial: time.Second, Max: time.Second}, ""},
 		{"only max above default initial", Exponential{Max: 2 * time.Second}, ""},
 		{"negative initial", Exponential{Initial: -1}, "Initial"},

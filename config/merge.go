@@ -8,7 +8,7 @@ package config
 // string, float64, bool, nil). Neither argument is modified; the result
 // shares no map with them.
 //
-// It serves both agent config updates and the seed's agent_defaults, which
+// It serves both agent config updates and the daemon config format's agent_defaults, which
 // apply under every agent with the agent's own values winning:
 // Merge(defaults, agent).
 func Merge(base, patch any) any {

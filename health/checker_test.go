@@ -137,8 +137,8 @@ func TestNewCheckerValidates(t *testing.T) {
 	}
 }
 
-// The seed's health_check section decodes into a Spec whose probes match.
-func TestSpecFromSeedConfig(t *testing.T) {
+// The health_check section of the daemon config format decodes into a Spec whose probes match.
+func TestSpecFromDaemonConfig(t *testing.T) {
 	doc := "interval: 30s\nheartbeat_timeout: 90s\ncpu_threshold: 50.0\nmemory_threshold: 524288000\nhttp_endpoint: http://127.0.0.1:9100/metrics\n"
 	var s Spec
 	if err := yaml.UnmarshalStrict([]byte(doc), &s); err != nil {
@@ -156,7 +156,7 @@ func TestSpecFromSeedConfig(t *testing.T) {
 		t.Fatalf("probes %v, interval %v", names, s.Interval)
 	}
 	if _, err := NewChecker(s.Config, nil, checks...); err != nil {
-		t.Fatalf("seed timing rejected: %v", err)
+		t.Fatalf("daemon config timing rejected: %v", err)
 	}
 	if _, err := s.Checks(func() int { return 1 }, nil); err == nil {
 		t.Fatal("heartbeat_timeout without a heartbeat source accepted")

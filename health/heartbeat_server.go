@@ -68,7 +68,7 @@ func ParseMessage(line []byte) (Message, error) {
 
 // ServerOptions configures a HeartbeatServer.
 type ServerOptions struct {
-	// Path is the Unix socket (the seed config's socket_path). Required.
+	// Path is the Unix socket (the daemon config format's socket_path). Required.
 	Path string
 	// AgentID is the only agent_id accepted.
 	AgentID string

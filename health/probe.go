@@ -80,7 +80,7 @@ type Heartbeat struct {
 	last time.Time
 }
 
-// Seed defaults for heartbeats: an agent beats every 30s and is stale
+// The daemon config format's defaults for heartbeats: an agent beats every 30s and is stale
 // after 90s, three missed beats.
 const (
 	DefaultHeartbeatInterval = 30 * time.Second

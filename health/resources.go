@@ -10,8 +10,8 @@ import (
 	"github.com/tend-dev/tend/internal/procfs"
 )
 
-// Limits are the resource thresholds of a Resources probe. The seed
-// config's cpu_threshold and memory_threshold map to CPUPercent and
+// Limits are the resource thresholds of a Resources probe. The daemon config
+// format's cpu_threshold and memory_threshold map to CPUPercent and
 // RSSBytes.
 type Limits struct {
 	// CPUPercent is the most CPU the agent may use, in percent of one core

@@ -6,18 +6,18 @@ import (
 	"github.com/tend-dev/tend/config"
 )
 
-// Spec is the health_check section of an agent as the seed config writes
+// Spec is the health_check section of an agent as the daemon config format writes
 // it ({interval, heartbeat_timeout, cpu_threshold, memory_threshold,
 // http_endpoint}), plus the Checker's own timing keys. Embed or decode it
 // beside a supervisor.Spec in the host's per-agent struct.
 type Spec struct {
 	Config
 	// HeartbeatTimeout turns on the heartbeat probe: unhealthy when the
-	// agent has not beaten for this long (seed: 90s).
+	// agent has not beaten for this long (daemon config default: 90s).
 	HeartbeatTimeout config.Duration `json:"heartbeat_timeout,omitempty"`
-	// CPUThreshold is the CPU limit in percent of one core (seed: 50.0).
+	// CPUThreshold is the CPU limit in percent of one core (daemon config default: 50.0).
 	CPUThreshold float64 `json:"cpu_threshold,omitempty"`
-	// MemoryThreshold is the RSS limit in bytes (seed: 524288000).
+	// MemoryThreshold is the RSS limit in bytes (daemon config default: 524288000).
 	MemoryThreshold uint64 `json:"memory_threshold,omitempty"`
 	// Sustain is how long a resource limit must be exceeded. Default 1m.
 	Sustain config.Duration `json:"sustain,omitempty"`

@@ -24,7 +24,7 @@ type Spec struct {
 	// set. No path separators or control characters, at most 128 bytes.
 	Name string `json:"name,omitempty"`
 	// ID, when set, identifies the agent instead of Name, which is then
-	// only a display name (the seed config writes both: `id: filebeat-logs`,
+	// only a display name (the daemon config format writes both: `id: filebeat-logs`,
 	// `name: "Filebeat Log Collector"`).
 	ID string `json:"id,omitempty"`
 	// Type is the agent's kind: filebeat, telegraf, node_exporter, custom
@@ -160,7 +160,7 @@ const (
 // policy means RestartAlways: agents are meant to run.
 type RestartPolicy string
 
-// RestartSpec is the restart section of a Spec, keyed as the seed config
+// RestartSpec is the restart section of a Spec, keyed as the daemon config format
 // writes it (restart: {policy, max_retries, backoff_base, backoff_max}).
 type RestartSpec struct {
 	// Policy is always (default), on-failure or never.

@@ -87,7 +87,7 @@ func TestNewAppliesDefaults(t *testing.T) {
 
 // An agent entry in the shape users already write decodes straight into a
 // Spec, durations as strings, restart keys nested.
-func TestSpecDecodesSeedShape(t *testing.T) {
+func TestSpecDecodesDaemonConfigShape(t *testing.T) {
 	doc := `
 name: node-exporter
 binary_path: /usr/bin/prometheus-node-exporter

@@ -15,13 +15,13 @@ import (
 )
 
 // agentConfig is one agent entry of the daemon's config file: tend's
-// supervisor.Spec with the host's own keys beside it, the shape the seed
+// supervisor.Spec with the host's own keys beside it, the shape the daemon config format
 // configuration uses.
 type agentConfig struct {
 	supervisor.Spec
 	// SocketPath is where the agent sends heartbeats.
 	SocketPath string `json:"socket_path,omitempty"`
-	// HealthCheck is the seed's health_check section.
+	// HealthCheck is the health_check section.
 	HealthCheck health.Spec `json:"health_check,omitzero"`
 	// Logs tunes the agent's rotated log (kept in work_dir/logs).
 	Logs logSettings `json:"logs,omitzero"`
@@ -76,7 +76,7 @@ func loadConfig(path string) (daemonConfig, error) {
 	return c, nil
 }
 
-// parseConfig accepts both shapes of the seed's config: the multi-agent
+// parseConfig accepts both shapes of the daemon config format: the multi-agent
 // form (agents, with agent_defaults merged under each agent, the agent's
 // own values winning) and the older single-agent form (agent). When both
 // are present, agents wins and a warning says so. Unknown keys and bad

@@ -8,9 +8,9 @@ import (
 	"time"
 )
 
-// The seed's two config shapes decode as their users wrote them.
-func TestSeedConfigsDecode(t *testing.T) {
-	multi, err := loadConfig("testdata/seed-agents.yaml")
+// The daemon config format's two shapes decode as their users wrote them.
+func TestDaemonConfigsDecode(t *testing.T) {
+	multi, err := loadConfig("testdata/daemon-agents.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,10 +26,10 @@ func TestSeedConfigsDecode(t *testing.T) {
 		t.Fatalf("filebeat: %+v", fb)
 	}
 	if multi.Agents[3].IsEnabled() {
-		t.Fatal("custom-agent-001 is disabled in the seed file")
+		t.Fatal("custom-agent-001 is disabled in the file")
 	}
 
-	single, err := loadConfig("testdata/seed-single-agent.yaml")
+	single, err := loadConfig("testdata/daemon-single-agent.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,8 +41,8 @@ func TestSeedConfigsDecode(t *testing.T) {
 }
 
 func TestAgentsWinOverAgentWithWarning(t *testing.T) {
-	multi, _ := os.ReadFile("testdata/seed-agents.yaml")
-	single, _ := os.ReadFile("testdata/seed-single-agent.yaml")
+	multi, _ := os.ReadFile("testdata/daemon-agents.yaml")
+	single, _ := os.ReadFile("testdata/daemon-single-agent.yaml")
 	c, err := parseConfig(append(append(multi, '\n'), single...))
 	if err != nil {
 		t.Fatal(err)

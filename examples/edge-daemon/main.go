@@ -1,5 +1,5 @@
 // Command edge-daemon is a small but real host daemon assembled from tend:
-// it supervises the agents its config file lists (in the seed's format),
+// it supervises the agents its config file lists (in the daemon config format: agents, agent_defaults, binary_path ...),
 // gives each a rotated log, heartbeat socket and health checks, restarts
 // the unhealthy, sends SIGHUP when an agent's config file changes,
 // reconciles the agent list when its own config changes, and serves a
@@ -38,7 +38,7 @@ func main() {
 }
 
 func run() error {
-	configPath := flag.String("config", "", "daemon config file (YAML or JSON, the seed's format); empty runs the built-in demo")
+	configPath := flag.String("config", "", "daemon config file (YAML or JSON, the daemon config format); empty runs the built-in demo")
 	dataDir := flag.String("data", filepath.Join(os.TempDir(), "tend-edge-daemon"), "state file, and logs of agents without a work_dir")
 	listen := flag.String("listen", "127.0.0.1:8080", "address of the status API")
 	shutdownTimeout := flag.Duration("shutdown-timeout", 20*time.Second, "how long shutdown may take before agents are killed")

@@ -28,10 +28,10 @@ type hostAgent struct {
 	} `json:"health_check,omitzero"`
 }
 
-// decodeSeed decodes the seed's multi-agent file: agent_defaults merged
+// decodeDaemonConfig decodes the daemon config format's multi-agent file: agent_defaults merged
 // under each agent (the agent's own values win), then each entry strictly
 // into a hostAgent, errors naming the agent.
-func decodeSeed(doc []byte) ([]hostAgent, error) {
+func decodeDaemonConfig(doc []byte) ([]hostAgent, error) {
 	var file struct {
 		AgentDefaults map[string]any   `json:"agent_defaults"`
 		Agents        []map[string]any `json:"agents"`
@@ -53,12 +53,12 @@ func decodeSeed(doc []byte) ([]hostAgent, error) {
 	return out, nil
 }
 
-func TestSeedMultiAgentConfigDecodes(t *testing.T) {
-	doc, err := os.ReadFile("testdata/seed-agents.yaml")
+func TestDaemonMultiAgentConfigDecodes(t *testing.T) {
+	doc, err := os.ReadFile("testdata/daemon-agents.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	agents, err := decodeSeed(doc)
+	agents, err := decodeDaemonConfig(doc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func TestSeedMultiAgentConfigDecodes(t *testing.T) {
 	}
 }
 
-func TestSeedConfigErrorsNameAgentAndKey(t *testing.T) {
+func TestDaemonConfigErrorsNameAgentAndKey(t *testing.T) {
 	tests := map[string]string{
 		"agents:\n- id: a\n  restart:\n    max_retries: lots\n":                                                     "id a",
 		"agents:\n- id: a\n- id: b\n  stop_timeout: forever\n":                                                      `id b): duration "forever"`,
@@ -103,12 +103,12 @@ func TestSeedConfigErrorsNameAgentAndKey(t *testing.T) {
 		"agent_defaults:\n  restart:\n    backoff_base: 1m\nagents:\n- id: x\n  restart:\n    backoff_base: soon\n": `id x): duration "soon"`,
 	}
 	for doc, want := range tests {
-		_, err := decodeSeed([]byte(doc))
+		_, err := decodeDaemonConfig([]byte(doc))
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("decode %q: %v, want an error containing %q", doc, err, want)
 		}
 	}
-	_, err := decodeSeed([]byte("agents:\n- id: a\n  restart:\n    max_retries: lots\n"))
+	_, err := decodeDaemonConfig([]byte("agents:\n- id: a\n  restart:\n    max_retries: lots\n"))
 	if !strings.Contains(err.Error(), "restart.max_retries") {
 		t.Errorf("type error does not name the key: %v", err)
 	}

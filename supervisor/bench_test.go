@@ -3,6 +3,7 @@ package supervisor
 import (
 	"context"
 	"fmt"
+	"net"
 	"os/exec"
 	"syscall"
 	"testing"
@@ -143,4 +144,49 @@ func BenchmarkNotifyReadyLatency(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(total.Nanoseconds())/float64(b.N), "ready-to-start-return-ns")
+}
+
+// BenchmarkRestartUnderLoad restarts an HTTP agent while four clients
+// fetch from it without pause, the agent on a socket tend activated and
+// the same agent binding its own port, and reports per restart the
+// connections refused, those the dying child dropped after accepting
+// them, and those answered.
+func BenchmarkRestartUnderLoad(b *testing.B) {
+	for _, activated := range []bool{true, false} {
+		name := map[bool]string{true: "activated", false: "own-port"}[activated]
+		b.Run(name, func(b *testing.B) {
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			addr := l.Addr().String()
+			l.Close()
+			spec := Spec{Name: "bench-" + name, Path: agentPath, Args: []string{"-sd-serve", "-sd-own-port", addr},
+				NotifyReady: true, TailBytes: -1}
+			if activated {
+				spec.Listen = []string{"tcp://" + addr}
+			}
+			p, err := New(spec)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			b.Cleanup(func() { p.Close(ctx) }) //nolint:errcheck // leaves no agent behind when an iteration fails
+			if err := p.Start(ctx); err != nil {
+				b.Fatal(err)
+			}
+			var c scrapeCounts
+			b.ResetTimer()
+			c = scrapeDuring(b, "http://"+addr+"/", func() {
+				for b.Loop() {
+					if err := p.Restart(ctx); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.ReportMetric(float64(c.refused)/float64(b.N), "refused/restart")
+			b.ReportMetric(float64(c.dropped)/float64(b.N), "dropped/restart")
+			b.ReportMetric(float64(c.ok)/float64(b.N), "answered/restart")
+		})
+	}
 }

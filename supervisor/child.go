@@ -5,9 +5,14 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/tend-dev/tend/internal/listenexec"
 )
 
 // child is one spawned instance of an agent: the leader of its own process
@@ -29,9 +34,10 @@ type child struct {
 }
 
 // spawn starts the agent in its own process group with stdin on /dev/null,
-// starts draining its piped output and waiting for its exit. It must run on
-// a goroutine tend owns (see Spec.ParentDeathSignal).
-func spawn(s *settings) (_ *child, err error) {
+// hands it the agent's listeners and stored descriptors, starts draining
+// its piped output and waiting for its exit. It must run on a goroutine
+// tend owns (see Spec.ParentDeathSignal).
+func spawn(s *settings, af *agentFiles) (_ *child, err error) {
 	c := &child{done: make(chan Exit, 1), tail: newTailBuffer(s.tailBytes)}
 	var parentCopies []*os.File // closed once the child has its own
 	defer func() { closeFiles(parentCopies) }()
@@ -68,20 +74,43 @@ func spawn(s *settings) (_ *child, err error) {
 		parentCopies = append(parentCopies, w)
 		c.out.add(r, stream.w, stream.name)
 	}
-	env := s.contract.env
+	passed, err := af.passed(s.name, s.contract.listen)
+	if err != nil {
+		return nil, err
+	}
+	env := slices.Clip(s.contract.env)
 	if s.contract.notifyReady {
-		if c.notify, err = newNotifySocket(s.contract.cred); err != nil {
+		var store *fdStore
+		af.store.setMax(s.fdStoreMax)
+		if s.fdStoreMax > 0 {
+			store = &af.store
+		}
+		if c.notify, err = newNotifySocket(s.contract.cred, store); err != nil {
 			return nil, fmt.Errorf("notify socket: %w", err)
 		}
-		env = append(append([]string(nil), env...), c.notify.env(s.contract.watchdog)...)
+		env = append(env, c.notify.env(s.contract.watchdog)...)
+	}
+	path, argv := s.contract.path, append([]string{s.contract.path}, s.contract.args...)
+	if len(passed) > 0 {
+		names := make([]string, len(passed))
+		for i, f := range passed {
+			files = append(files, f.file)
+			names[i] = f.name
+		}
+		env = append(env, "LISTEN_FDS="+strconv.Itoa(len(passed)), "LISTEN_FDNAMES="+strings.Join(names, ":"))
+		argv, env = listenexec.Command(path, argv, env)
+		path = listenexec.Self
 	}
 	fds := make([]uintptr, len(files))
 	for i, f := range files {
 		fds[i] = f.Fd()
 	}
-	c.h, err = startProcess(s, append([]string{s.contract.path}, s.contract.args...), env, fds)
+	c.h, err = startProcess(s, path, argv, env, fds)
 	runtime.KeepAlive(files)
 	if err != nil {
+		if path == listenexec.Self {
+			err = fmt.Errorf("%w (an agent handed sockets is started through the host's own binary, which its user must be able to execute)", err)
+		}
 		return nil, err
 	}
 	c.pid, c.started = c.h.pid, time.Now()
@@ -155,6 +184,7 @@ func (c *child) wait(s *settings) {
 	}
 	waitGroupGone(c.pid, s)
 	c.out.flush()
+	c.notify.flush()
 	c.notify.close()
 	exit.Tail = c.tail.String()
 	c.done <- exit

@@ -17,8 +17,9 @@ type contract struct {
 	args, env         []string // env as the child gets it, inherited part included
 	cred              *syscall.Credential
 	parentDeathSignal syscall.Signal
-	notifyReady       bool          // NOTIFY_SOCKET in env
-	watchdog          time.Duration // WATCHDOG_USEC in env
+	notifyReady       bool            // NOTIFY_SOCKET in env
+	watchdog          time.Duration   // WATCHDOG_USEC in env
+	listen            []listenAddress // LISTEN_FDS: the agent's sockets come first
 }
 
 func (c contract) equal(o contract) bool { return reflect.DeepEqual(c, o) }

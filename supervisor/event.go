@@ -22,6 +22,9 @@ const (
 	ReasonPreventExitCode  Reason = "prevent exit code" // exit code in PreventExitCodes
 	ReasonRetryFailed      Reason = "retry after failure"
 	ReasonRestartBudget    Reason = "restart budget exhausted" // a Group delays the restart
+	ReasonAgentStopping    Reason = "agent stopping"           // it sent STOPPING=1
+	ReasonAgentStopped     Reason = "agent stopped"            // exited cleanly after STOPPING=1
+	ReasonReloadFailed     Reason = "reload failed"            // died of its reload signal or during a reload
 )
 
 // Event is one state transition of one Process.
@@ -47,7 +50,7 @@ type Event struct {
 // String formats the event as `agent "x": running -> backoff (exited: exit code 1)`.
 func (e Event) String() string {
 	s := fmt.Sprintf("agent %q: %s -> %s (%s", e.Name, e.From, e.To, e.Reason)
-	if e.Status.LastExit != nil && (e.Reason == ReasonExited || e.Reason == ReasonSpawnFailed || e.Reason == ReasonPreventExitCode || e.Reason == ReasonStopped) {
+	if e.Status.LastExit != nil && (e.Reason == ReasonExited || e.Reason == ReasonSpawnFailed || e.Reason == ReasonPreventExitCode || e.Reason == ReasonStopped || e.Reason == ReasonAgentStopped || e.Reason == ReasonReloadFailed) {
 		s += ": " + e.Status.LastExit.String()
 	}
 	return s + ")"

@@ -32,7 +32,7 @@ type fakeChildren struct {
 	signals []string
 }
 
-func (f *fakeChildren) spawn(*settings) (spawned, error) {
+func (f *fakeChildren) spawn(*settings, *agentFiles) (spawned, error) {
 	f.mu.Lock()
 	f.spawns = append(f.spawns, time.Now())
 	b := f.behave(len(f.spawns))

@@ -136,16 +136,15 @@ func (g *Group) persist(m *member, r Record) {
 	}
 }
 
-// Remove stops the agent (see Process.Stop) and forgets it. If the stop
+// Remove closes the agent (see Process.Close: it stops, and its
+// listeners and stored descriptors are closed) and forgets it. If the stop
 // fails the agent stays registered.
 func (g *Group) Remove(ctx context.Context, name string) error {
 	m, err := g.member(name)
 	if err != nil {
 		return err
 	}
-	m.p.setClosed(true)
-	if err := m.p.Stop(ctx); err != nil {
-		m.p.setClosed(false)
+	if err := m.p.Close(ctx); err != nil {
 		return err
 	}
 	m.storeMu.Lock()

@@ -42,8 +42,8 @@ func newProcess(t *testing.T, spec Spec) *Process {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := p.Stop(ctx); err != nil {
-			t.Errorf("cleanup Stop: %v", err)
+		if err := p.Close(ctx); err != nil {
+			t.Errorf("cleanup Close: %v", err)
 		}
 		if _, err := p.Wait(ctx); err != nil {
 			t.Errorf("cleanup Wait: %v", err)

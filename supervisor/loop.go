@@ -28,12 +28,13 @@ type loop struct {
 	st  Status
 	cur *run // the live child, nil when there is none
 
-	threadLocked  bool // see lockThreadIfNeeded
-	startAfter    bool // spawn again once the stopped child is reaped
-	pendingReload bool
+	threadLocked bool // see lockThreadIfNeeded
+	startAfter   bool // spawn again once the stopped child is reaped
 
-	startWaiters  []chan error
-	stopWaiters   []chan error
+	startWaiters []chan error
+	stopWaiters  []chan error
+	// reloadWaiters wait for the next reload: the child is Starting, or
+	// a reload it has not finished is under way (see loop_notify.go).
 	reloadWaiters []chan error
 
 	// One-shot timers of the agent, armed only while something is
@@ -58,10 +59,10 @@ func (l *loop) run() {
 	for first := true; first || l.busy(); first = false {
 		var exited <-chan Exit
 		var passed, news <-chan struct{}
-		var ready, stable, kill, dog <-chan time.Time
+		var ready, stable, kill, dog, reload <-chan time.Time
 		if r := l.cur; r != nil {
 			exited, passed = r.exited, r.readiness.Passed()
-			ready, stable, kill, dog = r.ready.C(), r.stable.C(), r.kill.C(), r.dog.C()
+			ready, stable, kill, dog, reload = r.ready.C(), r.stable.C(), r.kill.C(), r.dog.C(), r.reloadTimer.C()
 			if r.notify != nil {
 				news = r.notify.news
 			}
@@ -96,6 +97,8 @@ func (l *loop) run() {
 			l.checkWatchdog()
 		case <-news:
 			l.onNotify()
+		case <-reload:
+			l.onReloadTimeout()
 		case <-l.retry.C():
 			l.retry.stop()
 			l.clearCounters()
@@ -167,15 +170,7 @@ func (l *loop) handle(r request) {
 		l.lockThreadIfNeeded()
 		r.reply <- nil
 	case reqReload:
-		switch l.st.State {
-		case Running:
-			r.reply <- l.signalMain(l.cfg.reloadSignal)
-		case Starting:
-			l.pendingReload = true
-			l.reloadWaiters = append(l.reloadWaiters, r.reply)
-		default:
-			r.reply <- l.errorf(ErrNotRunning)
-		}
+		l.onReload(r)
 	case reqSignal:
 		if l.st.State == Starting || l.st.State == Running {
 			r.reply <- l.signalMain(r.sig)
@@ -253,7 +248,7 @@ func (l *loop) escalate() {
 	if r := l.cur; r != nil {
 		r.kill.stop()
 		l.cfg.log.Info("stop timeout over; killing the process group", "pid", r.pid)
-		r.killGroup(killRequested)
+		r.killGroup(killStopTimeout) // a stop it began itself (STOPPING=1) that overran: a failed run
 	}
 }
 
@@ -262,7 +257,7 @@ func (l *loop) escalate() {
 // spawn error is one more failed run, paced by the backoff.
 func (l *loop) spawn(reason Reason, manual bool) {
 	l.st.NextRestartAt = time.Time{}
-	c, err := l.cfg.spawn(l.cfg)
+	c, err := l.cfg.spawn(l.cfg, &l.p.files)
 	if err != nil {
 		exit := Exit{Code: -1, Err: "spawn: " + err.Error(), Time: time.Now()}
 		l.cfg.log.Error(err, "cannot start agent", "path", l.cfg.contract.path)
@@ -275,9 +270,9 @@ func (l *loop) spawn(reason Reason, manual bool) {
 		l.onUnrequestedExit(exit, ReasonSpawnFailed)
 		return
 	}
-	r := &run{spawned: c, contract: l.cfg.contract}
+	r := &run{spawned: c, contract: l.cfg.contract, watchdog: l.cfg.contract.watchdog}
 	l.cur = r
-	l.st.PID, l.st.StartedAt, l.st.NotifyStatus = c.pid, c.started, ""
+	l.st.PID, l.st.StartedAt, l.st.NotifyStatus, l.st.Reloading = c.pid, c.started, "", false
 	l.set(Starting, reason, nil)
 	switch {
 	case c.notify != nil:
@@ -288,44 +283,6 @@ func (l *loop) spawn(reason Reason, manual bool) {
 		r.ready.after(l.cfg.startTimeout)
 	default:
 		r.ready.after(l.cfg.startWait)
-	}
-}
-
-// checkWatchdog kills a Running child that sent no WATCHDOG=1 within the
-// watchdog period, or waits for the end of the period since its last one.
-// The watchdog period is the run's own: the child was told it at spawn.
-func (l *loop) checkWatchdog() {
-	r := l.cur
-	if r == nil || l.st.State != Running {
-		return
-	}
-	last := time.Unix(0, r.notify.lastKeepalive.Load())
-	if deadline := last.Add(r.contract.watchdog); time.Now().Before(deadline) {
-		r.dog.at(deadline)
-		return
-	}
-	l.cfg.log.Info("agent missed its watchdog; killing it", "pid", r.pid, "watchdog", r.contract.watchdog.String())
-	r.killGroup(killWatchdog)
-}
-
-// onNotify takes what the child said over its notify socket: the latest
-// STATUS= text goes into the Status, WATCHDOG=trigger kills a live child
-// as a missed watchdog would (systemd's semantics, with or without a
-// Watchdog set), and EXTEND_TIMEOUT_USEC= extends the start timeout.
-func (l *loop) onNotify() {
-	r := l.cur
-	if text := r.notify.status.Load(); text != nil && *text != l.st.NotifyStatus {
-		l.st.NotifyStatus = *text
-		l.p.publish(l.st)
-	}
-	if r.notify.triggered.Load() && (l.st.State == Starting || l.st.State == Running) && r.killing == notKilling {
-		l.cfg.log.Info("agent triggered its watchdog; killing it", "pid", r.pid)
-		r.killGroup(killTriggered)
-	}
-	// EXTEND_TIMEOUT_USEC= while Starting moves the start timeout out to
-	// at least that far from the message, never in.
-	if to := time.Unix(0, r.notify.extendTo.Load()); l.st.State == Starting && r.readiness != nil && to.After(r.ready.when) {
-		r.ready.at(to)
 	}
 }
 
@@ -346,36 +303,31 @@ func (l *loop) onReady() {
 	r := l.cur
 	l.set(Running, ReasonReady, nil)
 	r.stable.after(l.cfg.resetAfter)
-	if n := r.notify; n != nil && r.contract.watchdog > 0 {
-		n.lastKeepalive.Store(time.Now().UnixNano())
-		r.dog.after(r.contract.watchdog)
+	if n := r.notify; n != nil && r.watchdog > 0 {
+		n.resetKeepalive(time.Now())
+		r.dog.after(r.watchdog)
 	}
 	for _, w := range l.startWaiters {
 		w <- nil
 	}
 	l.startWaiters = nil
-	if l.pendingReload {
-		l.pendingReload = false
-		err := l.signalMain(l.cfg.reloadSignal)
-		for _, w := range l.reloadWaiters {
-			w <- err
-		}
-		l.reloadWaiters = nil
-	}
+	l.reloadPending()
 }
 
 func (l *loop) onExit(e Exit) {
+	l.takeLastWords()
 	r := l.cur
 	l.cur = nil
 	r.end()
 	e = r.describe(e, l.cfg)
-	l.st.PID = 0
-	l.failReloadWaiters()
+	l.st.PID, l.st.Reloading = 0, false
+	reason := l.failReloads(r, e)
 	if e.Requested {
 		// The Status is published before Stop returns, so a caller reads
 		// the exit (and Stopped) as soon as it has its answer.
 		l.st.LastExit = &e
 		if !l.startAfter {
+			l.p.files.store.empty() // a requested stop empties the fd store, as systemd's
 			l.set(Stopped, ReasonStopped, nil)
 			l.answerStopWaiters()
 			return
@@ -387,7 +339,15 @@ func (l *loop) onExit(e Exit) {
 		return
 	}
 	l.cfg.log.Info("agent exited", "exit", e.String(), "ran", e.Ran.String())
-	l.onUnrequestedExit(e, ReasonExited)
+	if r.stopping && e.success(l.cfg.successCodes) {
+		// It said STOPPING=1 and ended cleanly: its own decision to
+		// stop, not a crash, whatever the restart policy.
+		l.st.LastExit = &e
+		l.set(Exited, ReasonAgentStopped, nil)
+		l.failStartWaiters(errors.New("the agent stopped on its own (STOPPING=1)"))
+		return
+	}
+	l.onUnrequestedExit(e, reason)
 }
 
 // onUnrequestedExit applies the restart decision, in systemd's order:
@@ -484,14 +444,6 @@ func (l *loop) answerStopWaiters() {
 		w <- nil
 	}
 	l.stopWaiters = nil
-}
-
-func (l *loop) failReloadWaiters() {
-	l.pendingReload = false
-	for _, w := range l.reloadWaiters {
-		w <- l.errorf(ErrNotRunning)
-	}
-	l.reloadWaiters = nil
 }
 
 func (l *loop) signalMain(sig os.Signal) error {

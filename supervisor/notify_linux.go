@@ -1,15 +1,12 @@
 package supervisor
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -17,31 +14,36 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// notifySocket is a child's private sd_notify socket: a datagram socket in
-// a 0700 directory of its own, passed to the child as NOTIFY_SOCKET, with
-// SO_PASSCRED so that only messages from the child's process group count.
-// One reader takes its messages for the child's whole life, as they
-// arrive, so the child can never block in sd_notify on a full queue.
+// notifySocket is a child's private sd_notify endpoint: a datagram socket
+// in a directory of its own, passed to the child as NOTIFY_SOCKET. One
+// reader takes its messages for the child's whole life, as they arrive, so
+// the child can never block in sd_notify on a full queue; it checks each
+// sender (SO_PASSCRED, and SO_PASSPIDFD where the kernel has it) and
+// records what the message says in the child's notifyState.
 type notifySocket struct {
-	dir  string
-	sock *os.File // non-blocking datagram socket, read in the netpoller
-	pgid int      // set once the child is spawned, before read starts
-
-	ready     chan struct{} // closed at the child's first READY=1
-	readyOnce sync.Once
-	// lastKeepalive is when the child last sent WATCHDOG=1 (Unix ns).
-	lastKeepalive atomic.Int64
-	status        atomic.Pointer[string] // the latest STATUS= text
-	triggered     atomic.Bool            // WATCHDOG=trigger came
-	extendTo      atomic.Int64           // Unix ns the latest EXTEND_TIMEOUT_USEC= asks the timeout to reach
-	news          chan struct{}          // holds a token when status or triggered changed
+	*notifyState
+	dir   string
+	sock  *os.File // non-blocking datagram socket, read in the netpoller
+	pgid  int      // set once the child is spawned, before read starts
+	store *fdStore // the agent's fd store; nil when it has none
+	// drained is closed when the reader has read everything queued and
+	// ended, after flush asked it to.
+	drained chan struct{}
 }
 
 // maxNotifyDatagram is the largest message read, as systemd's limit.
 const maxNotifyDatagram = 4096
 
+// maxPassedFDs is how many descriptors one message may carry (the kernel's
+// SCM_MAX_FD); more are dropped by the kernel.
+const maxPassedFDs = 253
+
 // maxSocketPath is what sun_path holds, its terminating NUL aside.
 const maxSocketPath = 107
+
+// notifyDrainLimit bounds the messages flush reads after the exit: an
+// escaped descendant could otherwise keep it reading.
+const notifyDrainLimit = 1024
 
 // socketBase is where the socket directories go: the temporary directory,
 // unless its path is too long for a socket path beneath it (a long TMPDIR),
@@ -59,7 +61,7 @@ func socketBase() string {
 // binary for one datagram socket. With owner (the agent runs as another
 // user) the directory and the socket are given to that user: the agent
 // must reach them, and the 0700 directory keeps everyone else out.
-func newNotifySocket(owner *syscall.Credential) (*notifySocket, error) {
+func newNotifySocket(owner *syscall.Credential, store *fdStore) (*notifySocket, error) {
 	dir, err := os.MkdirTemp(socketBase(), "tend-notify-")
 	if err != nil {
 		return nil, err
@@ -74,13 +76,16 @@ func newNotifySocket(owner *syscall.Credential) (*notifySocket, error) {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	n := &notifySocket{dir: dir, sock: os.NewFile(uintptr(fd), "notify socket"),
-		ready: make(chan struct{}), news: make(chan struct{}, 1)}
+	n := &notifySocket{notifyState: newNotifyState(), dir: dir, store: store,
+		sock: os.NewFile(uintptr(fd), "notify socket"), drained: make(chan struct{})}
 	err = unix.Bind(fd, &unix.SockaddrUnix{Name: path})
 	if err == nil {
 		err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PASSCRED, 1)
 	}
 	if err == nil {
+		// Linux 6.5+: the kernel attaches a pidfd of the sender, so a
+		// check through /proc cannot be fooled by a recycled PID.
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PASSPIDFD, 1)
 		err = os.Chmod(path, 0o600)
 	}
 	if err == nil && owner != nil {
@@ -90,30 +95,11 @@ func newNotifySocket(owner *syscall.Credential) (*notifySocket, error) {
 		}
 	}
 	if err != nil {
-		n.close()
+		n.sock.Close()
+		os.RemoveAll(dir)
 		return nil, err
 	}
 	return n, nil
-}
-
-// receive reads one datagram and its control message, parked in the
-// netpoller until one arrives, the read deadline passes or the socket is
-// closed.
-func (n *notifySocket) receive(buf, oob []byte) (msg, control []byte, err error) {
-	rc, err := n.sock.SyscallConn()
-	if err != nil {
-		return nil, nil, err
-	}
-	var k, oobn int
-	var rerr error
-	err = rc.Read(func(fd uintptr) bool {
-		k, oobn, _, _, rerr = unix.Recvmsg(int(fd), buf, oob, 0)
-		return !errors.Is(rerr, unix.EAGAIN)
-	})
-	if err = errors.Join(err, rerr); err != nil {
-		return nil, nil, err
-	}
-	return buf[:k], oob[:oobn], nil
 }
 
 // env is the child's NOTIFY_SOCKET variable, and WATCHDOG_USEC when the
@@ -126,81 +112,159 @@ func (n *notifySocket) env(watchdog time.Duration) []string {
 	return env
 }
 
-// read takes the child's messages as they arrive until the socket is
-// closed after the child's exit. Messages from outside the child's group
-// are ignored, as are keys it does not know.
+// received is one datagram with what its control messages carried.
+type received struct {
+	msg   []byte
+	pid   int   // the sender's PID (SCM_CREDENTIALS), 0 if missing
+	pidfd int   // the sender's pidfd (SCM_PIDFD), -1 if missing
+	fds   []int // passed descriptors (SCM_RIGHTS)
+}
+
+// closeFDs closes what the message carried that nobody kept.
+func (r *received) closeFDs() {
+	for _, fd := range r.fds {
+		unix.Close(fd)
+	}
+	r.fds = nil
+	if r.pidfd >= 0 {
+		unix.Close(r.pidfd)
+		r.pidfd = -1
+	}
+}
+
+// read takes the child's messages as they arrive until flush asks it to
+// drain and stop, or the socket is closed.
 func (n *notifySocket) read() {
 	buf := make([]byte, maxNotifyDatagram)
-	oob := make([]byte, syscall.CmsgSpace(syscall.SizeofUcred))
-	for {
-		msg, control, err := n.receive(buf, oob)
-		switch {
-		case errors.Is(err, unix.EINTR):
-			continue
-		case err != nil:
-			return // closed with the child
-		}
-		if n.fromChild(control) {
-			n.handle(msg)
-		}
-	}
-}
-
-// handle takes one message from the child: READY=1 closes ready,
-// WATCHDOG=1 records a keep-alive, and STATUS=, WATCHDOG=trigger and
-// EXTEND_TIMEOUT_USEC= are left for the owner, told through news. The reader never waits for the
-// owner: news holds one token, and the owner reads the latest values.
-func (n *notifySocket) handle(msg []byte) {
-	for _, line := range strings.Split(string(msg), "\n") {
-		key, value, _ := strings.Cut(line, "=")
-		switch {
-		case line == "READY=1":
-			n.readyOnce.Do(func() { close(n.ready) })
-		case line == "WATCHDOG=1":
-			n.lastKeepalive.Store(time.Now().UnixNano())
-		case line == "WATCHDOG=trigger":
-			n.triggered.Store(true)
-			n.tell()
-		case key == "STATUS":
-			n.status.Store(&value)
-			n.tell()
-		case key == "EXTEND_TIMEOUT_USEC":
-			if usec, err := strconv.ParseUint(value, 10, 63); err == nil {
-				n.extendTo.Store(time.Now().Add(time.Duration(min(usec, uint64(math.MaxInt64/1000))) * time.Microsecond).UnixNano())
-				n.tell()
-			}
-		}
-	}
-}
-
-func (n *notifySocket) tell() {
-	select {
-	case n.news <- struct{}{}:
-	default: // a token is already there
-	}
-}
-
-// fromChild reports whether the sender's credentials name a process in the
-// child's group.
-func (n *notifySocket) fromChild(oob []byte) bool {
-	msgs, err := syscall.ParseSocketControlMessage(oob)
+	oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred)+unix.CmsgSpace(4)+unix.CmsgSpace(4*maxPassedFDs))
+	rc, err := n.sock.SyscallConn()
 	if err != nil {
+		close(n.drained)
+		return
+	}
+	for {
+		var r received
+		var rerr error
+		err := rc.Read(func(fd uintptr) bool {
+			r, rerr = receiveNotify(int(fd), buf, oob)
+			return !errors.Is(rerr, unix.EAGAIN)
+		})
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			n.drain(rc, buf, oob)
+			return
+		case err != nil:
+			close(n.drained)
+			return // closed
+		case rerr == nil:
+			n.take(r)
+		}
+	}
+}
+
+// drain reads what is queued without waiting, then reports it is done.
+func (n *notifySocket) drain(rc syscall.RawConn, buf, oob []byte) {
+	defer close(n.drained)
+	for range notifyDrainLimit {
+		var r received
+		var rerr error
+		if err := rc.Control(func(fd uintptr) { r, rerr = receiveNotify(int(fd), buf, oob) }); err != nil {
+			return
+		}
+		switch {
+		case errors.Is(rerr, unix.EINTR):
+		case rerr != nil:
+			return // EAGAIN: nothing left
+		default:
+			n.take(r)
+		}
+	}
+}
+
+// flush makes the reader take every message already queued and end; the
+// waiter calls it once the child's group is gone, before the Exit goes
+// out, so that a READY=1 or EXIT_STATUS= sent just before the end counts.
+func (n *notifySocket) flush() {
+	if n == nil {
+		return
+	}
+	n.sock.SetReadDeadline(time.Unix(1, 0)) //nolint:errcheck // not pollable: read ends at close instead
+	select {
+	case <-n.drained:
+	case <-time.After(time.Second): // only if the socket is not in the netpoller
+	}
+}
+
+func receiveNotify(fd int, buf, oob []byte) (received, error) {
+	r := received{pidfd: -1}
+	k, oobn, _, _, err := unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
+	if err != nil {
+		return r, err
+	}
+	r.msg = buf[:k]
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil {
+		return r, nil // no credentials: the sender check refuses it
+	}
+	for i := range msgs {
+		m := &msgs[i]
+		switch {
+		case m.Header.Level != unix.SOL_SOCKET:
+		case m.Header.Type == unix.SCM_CREDENTIALS:
+			if cred, err := unix.ParseUnixCredentials(m); err == nil {
+				r.pid = int(cred.Pid)
+			}
+		case m.Header.Type == unix.SCM_RIGHTS:
+			fds, _ := unix.ParseUnixRights(m)
+			r.fds = append(r.fds, fds...)
+		case m.Header.Type == unix.SCM_PIDFD && len(m.Data) >= 4:
+			r.pidfd = int(int32(binary.NativeEndian.Uint32(m.Data)))
+		}
+	}
+	return r, nil
+}
+
+// take applies one message from an accepted sender and closes whatever
+// descriptors it carried that the fd store does not keep: a BARRIER=1
+// sender waits for exactly that.
+func (n *notifySocket) take(r received) {
+	defer r.closeFDs()
+	if !n.fromChild(r.pid, r.pidfd) {
+		return
+	}
+	m := parseNotify(r.msg)
+	if m.mainPID != 0 && !n.inGroup(m.mainPID) {
+		m.mainPID = 0 // MAINPID= may only name a live process of the child's group
+	}
+	switch {
+	case m.fdStoreRemove && m.fdName != "":
+		n.store.remove(m.fdName)
+	case m.fdStore && len(r.fds) > 0:
+		r.fds = n.store.add(m.fdName, r.fds)
+	}
+	n.apply(m, time.Now())
+}
+
+// fromChild reports whether a sender counts as the child: its main
+// process, or a live process of its group (checked through /proc, and
+// through the sender's pidfd that it is still the process /proc showed).
+func (n *notifySocket) fromChild(pid, pidfd int) bool {
+	if pid == 0 {
 		return false
 	}
-	for _, m := range msgs {
-		cred, err := syscall.ParseUnixCredentials(&m)
-		if err != nil {
-			continue
-		}
-		pid := int(cred.Pid)
-		if pid == n.pgid {
-			return true
-		}
-		if st, err := procfs.ReadStat(pid); err == nil && st.PGRP == n.pgid {
-			return true
-		}
+	if pid == n.pgid {
+		return true // the main process: its PID stays reserved until it is reaped
 	}
-	return false
+	if !n.inGroup(pid) {
+		return false
+	}
+	return pidfd < 0 || unix.PidfdSendSignal(pidfd, 0, nil, 0) == nil
+}
+
+// inGroup reports whether pid is a live process of the child's group.
+func (n *notifySocket) inGroup(pid int) bool {
+	st, err := procfs.ReadStat(pid)
+	return err == nil && st.PGRP == n.pgid && st.Live()
 }
 
 func (n *notifySocket) close() {

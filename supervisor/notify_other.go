@@ -4,7 +4,6 @@ package supervisor
 
 import (
 	"errors"
-	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -13,17 +12,14 @@ import (
 // NotifyReady is rejected by New; these keep the package building.
 
 type notifySocket struct {
-	pgid          int
-	ready, news   chan struct{}
-	lastKeepalive atomic.Int64
-	status        atomic.Pointer[string]
-	triggered     atomic.Bool
-	extendTo      atomic.Int64
+	*notifyState
+	pgid int
 }
 
 var errNoNotify = errors.New("sd_notify readiness is only supported on Linux")
 
-func newNotifySocket(*syscall.Credential) (*notifySocket, error) { return nil, errNoNotify }
-func (n *notifySocket) env(time.Duration) []string               { return nil }
-func (n *notifySocket) read()                                    {}
-func (n *notifySocket) close()                                   {}
+func newNotifySocket(*syscall.Credential, *fdStore) (*notifySocket, error) { return nil, errNoNotify }
+func (n *notifySocket) env(time.Duration) []string                         { return nil }
+func (n *notifySocket) read()                                              {}
+func (n *notifySocket) flush()                                             {}
+func (n *notifySocket) close()                                             {}

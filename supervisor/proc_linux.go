@@ -21,8 +21,9 @@ type procHandle struct {
 	pidfd *os.File // non-blocking, parked in the netpoller while waiting
 }
 
-// startProcess forks and execs s's contract in a new process group.
-func startProcess(s *settings, argv, env []string, files []uintptr) (procHandle, error) {
+// startProcess forks and execs path in a new process group, with the
+// credentials and parent-death signal of s's contract.
+func startProcess(s *settings, path string, argv, env []string, files []uintptr) (procHandle, error) {
 	pidfd := -1
 	sys := &syscall.SysProcAttr{
 		Setpgid:    true,
@@ -32,11 +33,11 @@ func startProcess(s *settings, argv, env []string, files []uintptr) (procHandle,
 	if !s.blockingWait {
 		sys.PidFD = &pidfd
 	}
-	pid, _, err := syscall.StartProcess(s.contract.path, argv, &syscall.ProcAttr{
+	pid, _, err := syscall.StartProcess(path, argv, &syscall.ProcAttr{
 		Dir: s.contract.dir, Env: env, Files: files, Sys: sys,
 	})
 	if err != nil {
-		return procHandle{}, fmt.Errorf("fork/exec %s: %w", s.contract.path, err)
+		return procHandle{}, fmt.Errorf("fork/exec %s: %w", path, err)
 	}
 	h := procHandle{pid: pid}
 	if pidfd >= 0 {

@@ -15,13 +15,13 @@ import (
 
 type procHandle struct{ pid int }
 
-func startProcess(s *settings, argv, env []string, files []uintptr) (procHandle, error) {
-	pid, _, err := syscall.StartProcess(s.contract.path, argv, &syscall.ProcAttr{
+func startProcess(s *settings, path string, argv, env []string, files []uintptr) (procHandle, error) {
+	pid, _, err := syscall.StartProcess(path, argv, &syscall.ProcAttr{
 		Dir: s.contract.dir, Env: env, Files: files,
 		Sys: &syscall.SysProcAttr{Setpgid: true, Credential: s.contract.cred},
 	})
 	if err != nil {
-		return procHandle{}, fmt.Errorf("fork/exec %s: %w", s.contract.path, err)
+		return procHandle{}, fmt.Errorf("fork/exec %s: %w", path, err)
 	}
 	return procHandle{pid: pid}, nil
 }

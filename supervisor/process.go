@@ -21,6 +21,12 @@ var (
 	// during Starting, or a Stop that overtook the Start). The message
 	// says which.
 	ErrStartFailed = errors.New("start failed")
+	// ErrReloadUnsupported: Reload of an agent whose ReloadMode is none.
+	ErrReloadUnsupported = errors.New("reload not supported (reload_mode: none)")
+	// ErrReloadFailed: a reload the agent did not complete: it did not
+	// report RELOADING=1 and READY=1 in time (ReloadByNotify), or it died
+	// of its reload signal or during the reload.
+	ErrReloadFailed = errors.New("reload failed")
 )
 
 // killGrace is how long Stop waits for the reap after SIGKILL before it
@@ -36,10 +42,11 @@ type Process struct {
 	name string
 
 	mu     sync.Mutex
-	cfg    *settings // replaced, never modified, by update
-	active *loop     // the owner goroutine's handle; nil while idle
-	closed bool      // removed from its Group: never starts again
-	status Status    // last snapshot the owner published
+	cfg    *settings  // replaced, never modified, by update
+	active *loop      // the owner goroutine's handle; nil while idle
+	closed bool       // removed from its Group: never starts again
+	status Status     // last snapshot the owner published
+	files  agentFiles // listeners and stored descriptors, kept across children
 	subs   notify.List[Event]
 	// group, for a Group's member, is the Group's subscriber list: the
 	// owner publishes there too, in order, with no goroutine in between.
@@ -116,11 +123,32 @@ func (p *Process) Restart(ctx context.Context) error {
 	return p.call(ctx, request{kind: reqRestart}, true)
 }
 
-// Reload sends ReloadSignal to the main process. A Reload while Starting
-// waits for Running; concurrent reloads then coalesce into one signal.
-// ErrNotRunning when no child is Starting or Running.
+// Reload asks the agent to reload, by its ReloadMode: ReloadBySignal
+// sends ReloadSignal to the main process and returns once it is sent;
+// ReloadByNotify also waits for the agent's RELOADING=1 and READY=1 (up
+// to StartTimeout, which EXTEND_TIMEOUT_USEC= extends) and returns
+// ErrReloadFailed when they do not come or the agent dies; ReloadByRestart
+// is Restart; ReloadNone returns ErrReloadUnsupported. A child that dies
+// of its reload signal, or during a notify reload, is reported on its
+// exit event with ReasonReloadFailed. A Reload while Starting waits for
+// Running; reloads asked for while one is under way are served together
+// by the next. ErrNotRunning when no child is Starting or Running.
 func (p *Process) Reload(ctx context.Context) error {
 	return p.call(ctx, request{kind: reqReload}, false)
+}
+
+// Close stops the agent as Stop does and then closes what it holds
+// beyond its children: its Listen sockets and stored descriptors. A
+// closed Process never starts again; Group.Remove closes its member. If
+// the stop fails, nothing is closed and the Process can be started again.
+func (p *Process) Close(ctx context.Context) error {
+	p.setClosed(true)
+	if err := p.Stop(ctx); err != nil {
+		p.setClosed(false)
+		return err
+	}
+	p.files.close()
+	return nil
 }
 
 // Signal sends sig to the main process (not its group), through the

@@ -20,8 +20,8 @@ type spawned struct {
 }
 
 // spawnProcess is the spawn function of real agents.
-func spawnProcess(s *settings) (spawned, error) {
-	c, err := spawn(s)
+func spawnProcess(s *settings, af *agentFiles) (spawned, error) {
+	c, err := spawn(s, af)
 	if err != nil {
 		return spawned{}, err
 	}
@@ -44,6 +44,7 @@ const (
 	killStartTimeout            // not ready within StartTimeout: a failed run
 	killWatchdog                // missed its keep-alive: a failed run
 	killTriggered               // reported WATCHDOG=trigger: a failed run
+	killStopTimeout             // still alive StopTimeout after STOPPING=1: a failed run
 )
 
 // run is the current child and everything that lives and dies with it: the
@@ -54,16 +55,33 @@ type run struct {
 	killing   killReason
 	readiness *readiness // polls the Ready probe (or READY=1) while Starting
 
-	ready  timer // Starting: Running after StartSeconds, or the start timeout
-	stable timer // Running: clears the streak after ResetAfter
-	kill   timer // Stopping: SIGKILL when StopTimeout ends
-	dog    timer // Running with a watchdog: next keep-alive deadline
+	// What the child said over its notify socket, as far as the owner
+	// has acted on it, and what that changed.
+	said       notifySnapshot
+	watchdog   time.Duration // the contract's, unless WATCHDOG_USEC= changed it
+	stopping   bool          // it sent STOPPING=1 on its own
+	reloadSent bool          // it was sent its reload signal
+	reload     *reloadOp     // a ReloadByNotify reload under way
+
+	ready       timer // Starting: Running after StartSeconds, or the start timeout
+	stable      timer // Running: clears the streak after ResetAfter
+	kill        timer // Stopping: SIGKILL when StopTimeout ends
+	dog         timer // Running with a watchdog: next keep-alive deadline
+	reloadTimer timer // a notify reload's timeout
+}
+
+// reloadOp is a reload waiting for the child's RELOADING=1 and READY=1.
+type reloadOp struct {
+	sentSeq  uint64        // the notify state's seq when the signal went out
+	sentMono time.Duration // CLOCK_MONOTONIC then, for MONOTONIC_USEC=
+	acked    bool          // RELOADING=1 for this reload came
+	waiters  []chan error
 }
 
 // end stops everything that belonged to the run once its child is gone.
 func (r *run) end() {
 	r.readiness.stop()
-	for _, t := range []*timer{&r.ready, &r.stable, &r.kill, &r.dog} {
+	for _, t := range []*timer{&r.ready, &r.stable, &r.kill, &r.dog, &r.reloadTimer} {
 		t.stop()
 	}
 }
@@ -84,9 +102,14 @@ func (r *run) describe(e Exit, s *settings) Exit {
 	case killStartTimeout:
 		e.Err = fmt.Sprintf("start timeout: not ready within %v", s.startTimeout)
 	case killWatchdog:
-		e.Err = fmt.Sprintf("watchdog timeout: no WATCHDOG=1 for %v", r.contract.watchdog)
+		e.Err = fmt.Sprintf("watchdog timeout: no WATCHDOG=1 for %v", r.watchdog)
 	case killTriggered:
 		e.Err = "watchdog triggered: the agent sent WATCHDOG=trigger"
+	case killStopTimeout:
+		e.Err = fmt.Sprintf("stop timeout: still running %v after STOPPING=1", s.stopTimeout)
+	}
+	if r.notify != nil {
+		e.Errno, e.ExitStatus = r.said.errno, r.said.exitStatus
 	}
 	return e
 }

@@ -79,18 +79,10 @@ type Spec struct {
 	// NotifyReady makes the child's own report the start criterion, the
 	// systemd way: it gets NOTIFY_SOCKET, a private datagram socket (owned
 	// by the agent's user, mode 0600, in a 0700 directory), and is Running
-	// once a process of its group sends READY=1 there. The socket is read
-	// for the child's whole life, so the agent never blocks in sd_notify.
-	// Understood: READY=1; STATUS=text (Status.NotifyStatus); WATCHDOG=1
-	// (see Watchdog); WATCHDOG=trigger (the child is killed as for a
-	// missed watchdog, with or without one set); EXTEND_TIMEOUT_USEC=
-	// while Starting (the start timeout moves out to that far from the
-	// message, never in). Other keys are ignored for now, and a passed
-	// descriptor (BARRIER=1) is closed at once.
-	// Accepted senders: the main process, and any process of its group
-	// that is still alive when the message is read (systemd's
-	// NotifyAccess=all within the group); anyone else is ignored. Takes
-	// precedence over Ready.
+	// once it sends READY=1 there. The socket is read for the child's whole
+	// life, so the agent never blocks in sd_notify. The keys understood,
+	// and who may send them, are listed in the package documentation
+	// ("The service protocol"). Takes precedence over Ready.
 	NotifyReady bool `json:"notify_ready,omitempty"`
 	// Watchdog, with NotifyReady, expects the child to send WATCHDOG=1 at
 	// least this often once it is Running (it gets WATCHDOG_USEC); a child
@@ -110,6 +102,28 @@ type Spec struct {
 	// ReloadSignal is what Reload sends to the main process. Zero means
 	// SIGHUP.
 	ReloadSignal Signal `json:"reload_signal,omitempty"`
+	// ReloadMode is how Reload is done: signal (the default: send
+	// ReloadSignal), notify (send it, then wait for RELOADING=1 and READY=1
+	// within StartTimeout; needs notify_ready), restart (a requested
+	// Restart, for agents that die of any signal, such as collectd) or
+	// none (Reload fails with ErrReloadUnsupported).
+	ReloadMode ReloadMode `json:"reload_mode,omitempty"`
+	// Listen lists sockets tend binds once for the agent and hands to
+	// every child as LISTEN_FDS (socket activation, sd_listen_fds(3)):
+	// "tcp://127.0.0.1:9100", "tcp://[::1]:9100", "tcp://:9100" (every
+	// address), "udp://HOST:PORT", "unix:///run/agent.sock". The sockets
+	// stay bound across restarts, so clients queue instead of being
+	// refused and no leftover of an earlier child can take the port; they
+	// are closed by Process.Close (Group.Remove). Linux only; the child is
+	// started through the host's own binary to set LISTEN_PID (see
+	// DESIGN.md), so the agent's user must be able to execute it.
+	Listen []string `json:"listen,omitempty"`
+	// FDStoreMax is how many descriptors the agent may park with tend
+	// (FDSTORE=1, systemd's FileDescriptorStoreMax): a later child of the
+	// agent gets them back, after the Listen sockets, as LISTEN_FDS. A
+	// requested Stop closes them; restarts keep them. Zero turns the store
+	// off; at most 1024. Needs notify_ready.
+	FDStoreMax int `json:"fd_store_max,omitempty"`
 	// ParentDeathSignal, when set, is delivered to the child if the host
 	// process dies (Linux PR_SET_PDEATHSIG), so a SIGKILLed host leaves no
 	// agent behind. tend spawns such children from a goroutine locked to
@@ -144,6 +158,22 @@ func (s Spec) Identity() string {
 
 // IsEnabled reports whether the agent should run: Enabled is nil or true.
 func (s Spec) IsEnabled() bool { return s.Enabled == nil || *s.Enabled }
+
+// Reload modes.
+const (
+	// ReloadBySignal sends ReloadSignal and returns once it is delivered.
+	ReloadBySignal ReloadMode = "signal"
+	// ReloadByNotify sends ReloadSignal and returns once the agent reports
+	// RELOADING=1 and then READY=1 (systemd's Type=notify-reload).
+	ReloadByNotify ReloadMode = "notify"
+	// ReloadByRestart restarts the agent, as a requested Restart.
+	ReloadByRestart ReloadMode = "restart"
+	// ReloadNone makes Reload an error.
+	ReloadNone ReloadMode = "none"
+)
+
+// ReloadMode says how Reload is done; empty means ReloadBySignal.
+type ReloadMode string
 
 // Restart policies.
 const (

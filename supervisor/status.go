@@ -28,6 +28,9 @@ type Status struct {
 	// its notify socket (with NotifyReady); empty before it says any, and
 	// again for each new child.
 	NotifyStatus string `json:"notify_status,omitempty"`
+	// Reloading is true while the child reloads: from its RELOADING=1 to
+	// its next READY=1 (with NotifyReady).
+	Reloading bool `json:"reloading,omitempty"`
 }
 
 // Exit describes how a child ended.
@@ -48,6 +51,13 @@ type Exit struct {
 	Time time.Time `json:"time"`
 	// Ran is how long the child lived.
 	Ran time.Duration `json:"ran"`
+	// Errno is the error number the child reported with ERRNO= before it
+	// ended (with NotifyReady); 0 if none.
+	Errno int `json:"errno,omitempty"`
+	// ExitStatus is the status the child reported with EXIT_STATUS= (with
+	// NotifyReady), nil if none: a service's own account of why it ends,
+	// beside Code.
+	ExitStatus *int `json:"exit_status,omitempty"`
 	// Tail is the end of the child's piped output (see Spec.TailBytes):
 	// usually why it died.
 	Tail string `json:"tail,omitempty"`

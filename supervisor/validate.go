@@ -33,6 +33,8 @@ type settings struct {
 	stopTimeout      time.Duration
 	stopSignal       syscall.Signal
 	reloadSignal     syscall.Signal
+	reloadMode       ReloadMode
+	fdStoreMax       int
 	policy           RestartPolicy
 	successCodes     []int
 	preventCodes     []int
@@ -49,7 +51,7 @@ type settings struct {
 	restartAt func(due time.Time) time.Time
 	// spawn starts a child: spawnProcess, or a stand-in in tests of the
 	// timing logic.
-	spawn func(*settings) (spawned, error)
+	spawn func(*settings, *agentFiles) (spawned, error)
 	// blockingWait spawns without a pidfd, so the waiter blocks a thread
 	// as on kernels without pidfd; tests set it.
 	blockingWait bool
@@ -106,14 +108,8 @@ func (s Spec) resolveValue(kinds map[string]Kind) (settings, error) {
 		stderr:         s.Stderr,
 		log:            s.Logger.WithValues("agent", s.Identity()),
 	}
-	switch {
-	case s.Watchdog < 0:
-		return settings{}, config.Invalid("watchdog", s.Watchdog, "must not be negative")
-	case s.Watchdog > 0 && !s.NotifyReady:
-		return settings{}, config.Invalid("watchdog", s.Watchdog, "needs notify_ready: the keep-alives come over NOTIFY_SOCKET")
-	}
-	if s.NotifyReady && runtime.GOOS != "linux" {
-		return settings{}, config.Invalid("notify_ready", true, "is only supported on Linux")
+	if err := s.resolveProtocol(&out); err != nil {
+		return settings{}, err
 	}
 	if s.ParentDeathSignal != 0 && runtime.GOOS != "linux" {
 		return settings{}, config.Invalid("parent_death_signal", s.ParentDeathSignal, "is only supported on Linux")

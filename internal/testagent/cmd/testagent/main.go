@@ -55,6 +55,9 @@ func main() {
 		seqDir      = flag.String("seq-dir", "", "print \"seq PID N UNIXNANO\" lines to stdout every -every (10ms if unset) for as long as it runs, recording after each the N last written in DIR/PID; grandchildren do the same on the same stdout")
 	)
 	flag.Parse()
+	if runSystemd() {
+		return
+	}
 
 	signals := make(chan os.Signal, 4)
 	signal.Notify(signals, syscall.SIGHUP, syscall.SIGTERM)

@@ -135,7 +135,7 @@ func TestActivatedRestartRefusesNothing(t *testing.T) {
 	if err := p.Start(ctxTimeout(t, 10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	c := scrapeDuring(t, fmt.Sprintf("http://127.0.0.1:%d/", port), func() {
+	c := scrapeDuring(fmt.Sprintf("http://127.0.0.1:%d/", port), func() {
 		for i := range 10 {
 			if err := p.Restart(ctxTimeout(t, 10*time.Second)); err != nil {
 				t.Fatalf("restart %d: %v", i, err)
@@ -143,7 +143,7 @@ func TestActivatedRestartRefusesNothing(t *testing.T) {
 		}
 	})
 	t.Logf("10 restarts: %+v", c)
-	if c.refused != 0 || c.ok == 0 {
+	if c.refused != 0 || c.other != 0 || c.ok == 0 {
 		t.Fatalf("%+v over 10 restarts; want no refused connection", c)
 	}
 }
@@ -154,16 +154,16 @@ type scrapeCounts struct {
 	// dropped were accepted by a child that then ended without an
 	// answer (EOF, reset): the agent's shutdown, not the socket.
 	dropped int64
+	other   int64
+	last    error // the latest of the others
 }
 
 // scrapeDuring fetches url from four clients without pause while during
-// runs, and counts the outcomes; any failure other than those counted
-// fails the test.
-func scrapeDuring(t testing.TB, url string, during func()) scrapeCounts {
-	t.Helper()
+// runs, and counts the outcomes.
+func scrapeDuring(url string, during func()) scrapeCounts {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	var ok, refused, dropped atomic.Int64
+	var ok, refused, dropped, others atomic.Int64
 	var other atomic.Value
 	for range 4 {
 		wg.Add(1)
@@ -180,6 +180,7 @@ func scrapeDuring(t testing.TB, url string, during func()) scrapeCounts {
 					strings.Contains(err.Error(), "server closed idle connection"): // net/http's name for an EOF before the answer
 					dropped.Add(1)
 				default:
+					others.Add(1)
 					other.Store(err)
 				}
 			}
@@ -188,10 +189,8 @@ func scrapeDuring(t testing.TB, url string, during func()) scrapeCounts {
 	during()
 	cancel()
 	wg.Wait()
-	if err, _ := other.Load().(error); err != nil {
-		t.Fatalf("client: %v", err)
-	}
-	return scrapeCounts{ok: ok.Load(), refused: refused.Load(), dropped: dropped.Load()}
+	last, _ := other.Load().(error)
+	return scrapeCounts{ok: ok.Load(), refused: refused.Load(), dropped: dropped.Load(), other: others.Load(), last: last}
 }
 
 // FDSTORE=1: the agent parks the socket it made; the next child gets it

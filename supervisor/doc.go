@@ -10,11 +10,65 @@
 // with NotifyReady, once a process of its group sends READY=1 to the
 // private NOTIFY_SOCKET it is given, the systemd way (a child not ready
 // within StartTimeout is killed and counts as a failed run); Start returns
-// then, or with the reason it could not get there. With a Watchdog, a
-// Running child that stops sending WATCHDOG=1 over that socket is killed
-// and restarted like one that crashed; STATUS= shows in the Status, and
-// WATCHDOG=trigger kills the child as a missed watchdog does (see
-// Spec.NotifyReady for the keys understood and the senders heard).
+// then, or with the reason it could not get there.
+//
+// # The service protocol
+//
+// An agent with NotifyReady speaks systemd's sd_notify(3) protocol over
+// its NOTIFY_SOCKET, as redis (--supervised systemd), haproxy (-Ws),
+// PostgreSQL and anything on libsystemd or go-systemd do. tend reads the
+// socket for the child's whole life as messages arrive, so an agent never
+// blocks in sd_notify. The keys understood:
+//
+//   - READY=1: the child is Running (the start criterion). After
+//     RELOADING=1 it ends the reload.
+//   - STATUS=text: the latest text is Status.NotifyStatus.
+//   - RELOADING=1 (with MONOTONIC_USEC=): the child is reloading
+//     (Status.Reloading) until its next READY=1; with ReloadByNotify this
+//     is how Reload learns the reload is done. A RELOADING=1 whose
+//     MONOTONIC_USEC= is older than the reload signal is a stale one.
+//   - STOPPING=1: the child is stopping on its own: it is Stopping
+//     (ReasonAgentStopping) and is killed if still alive after
+//     StopTimeout; a clean exit then is ReasonAgentStopped and not
+//     restarted, whatever the policy (systemd would restart it under
+//     Restart=always; tend takes it as the agent's own decision).
+//   - EXTEND_TIMEOUT_USEC=n: the timeout in force (the start timeout, a
+//     notify reload's, or the stop timeout after STOPPING=1) ends no
+//     sooner than n µs from the message.
+//   - WATCHDOG=1: a keep-alive (see Spec.Watchdog). WATCHDOG=trigger: the
+//     child is killed as for a missed keep-alive, watchdog or not.
+//     WATCHDOG_USEC=n: the running child's watchdog period is now n µs
+//     (0 turns it off), counted from its last keep-alive.
+//   - ERRNO=n and EXIT_STATUS=n: reported on the child's Exit (Errno,
+//     ExitStatus).
+//   - FDSTORE=1 with passed descriptors and FDNAME=name: parked with tend,
+//     up to FDStoreMax, handed to the agent's next children as LISTEN_FDS
+//     after its Listen sockets; a descriptor already stored is not kept
+//     twice. FDSTOREREMOVE=1 with FDNAME=name closes them.
+//   - BARRIER=1: its descriptor is closed once the message is read, so
+//     systemd-notify returns at once. Other passed descriptors are closed
+//     too, as are those of a message that is not accepted.
+//
+// MAINPID= is not acted on: tend's main process is the one it started
+// (see DESIGN.md). Unknown keys are ignored, as systemd does.
+//
+// Senders accepted (systemd's NotifyAccess=all, within the agent's
+// boundary): the main process, whether or not it has exited by the time
+// its message is read (its PID stays reserved until tend reaps it, and
+// the socket is drained before the exit is handled), and any other
+// process of its process group that is alive when its message is read
+// (checked through /proc, with a pidfd held across the check so that a
+// recycled PID cannot pass for it). A message from anyone else, or from a
+// descendant already reaped by its own parent (systemd-notify --no-block
+// run from a shell without exec), is dropped: its membership can no longer
+// be checked. systemd-notify without --no-block waits for the message to
+// be read and is always heard.
+//
+// Reload is done by ReloadMode: a signal, a signal confirmed by
+// RELOADING=1 and READY=1, a restart, or not at all. Listen sockets are
+// bound by tend once per agent and handed to each child as LISTEN_FDS
+// (sd_listen_fds(3)): clients queue across restarts instead of being
+// refused, and no leftover of a previous child can hold the port.
 //
 // Exit detection is event-driven: the child's pidfd is parked in Go's
 // netpoller, so an idle agent costs no OS thread, no ticker and no CPU.

@@ -1,7 +1,6 @@
 package supervisor
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -18,8 +17,8 @@ import (
 // in a directory of its own, passed to the child as NOTIFY_SOCKET. One
 // reader takes its messages for the child's whole life, as they arrive, so
 // the child can never block in sd_notify on a full queue; it checks each
-// sender (SO_PASSCRED, and SO_PASSPIDFD where the kernel has it) and
-// records what the message says in the child's notifyState.
+// sender (SO_PASSCRED) and records what the message says in the child's
+// notifyState.
 type notifySocket struct {
 	*notifyState
 	dir   string
@@ -83,9 +82,6 @@ func newNotifySocket(owner *syscall.Credential, store *fdStore) (*notifySocket, 
 		err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PASSCRED, 1)
 	}
 	if err == nil {
-		// Linux 6.5+: the kernel attaches a pidfd of the sender, so a
-		// check through /proc cannot be fooled by a recycled PID.
-		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PASSPIDFD, 1)
 		err = os.Chmod(path, 0o600)
 	}
 	if err == nil && owner != nil {
@@ -114,10 +110,9 @@ func (n *notifySocket) env(watchdog time.Duration) []string {
 
 // received is one datagram with what its control messages carried.
 type received struct {
-	msg   []byte
-	pid   int   // the sender's PID (SCM_CREDENTIALS), 0 if missing
-	pidfd int   // the sender's pidfd (SCM_PIDFD), -1 if missing
-	fds   []int // passed descriptors (SCM_RIGHTS)
+	msg []byte
+	pid int   // the sender's PID (SCM_CREDENTIALS), 0 if missing
+	fds []int // passed descriptors (SCM_RIGHTS)
 }
 
 // closeFDs closes what the message carried that nobody kept.
@@ -126,17 +121,13 @@ func (r *received) closeFDs() {
 		unix.Close(fd)
 	}
 	r.fds = nil
-	if r.pidfd >= 0 {
-		unix.Close(r.pidfd)
-		r.pidfd = -1
-	}
 }
 
 // read takes the child's messages as they arrive until flush asks it to
 // drain and stop, or the socket is closed.
 func (n *notifySocket) read() {
 	buf := make([]byte, maxNotifyDatagram)
-	oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred)+unix.CmsgSpace(4)+unix.CmsgSpace(4*maxPassedFDs))
+	oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred)+unix.CmsgSpace(4*maxPassedFDs))
 	rc, err := n.sock.SyscallConn()
 	if err != nil {
 		close(n.drained)
@@ -196,7 +187,7 @@ func (n *notifySocket) flush() {
 }
 
 func receiveNotify(fd int, buf, oob []byte) (received, error) {
-	r := received{pidfd: -1}
+	var r received
 	k, oobn, _, _, err := unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
 	if err != nil {
 		return r, err
@@ -217,8 +208,6 @@ func receiveNotify(fd int, buf, oob []byte) (received, error) {
 		case m.Header.Type == unix.SCM_RIGHTS:
 			fds, _ := unix.ParseUnixRights(m)
 			r.fds = append(r.fds, fds...)
-		case m.Header.Type == unix.SCM_PIDFD && len(m.Data) >= 4:
-			r.pidfd = int(int32(binary.NativeEndian.Uint32(m.Data)))
 		}
 	}
 	return r, nil
@@ -229,7 +218,7 @@ func receiveNotify(fd int, buf, oob []byte) (received, error) {
 // sender waits for exactly that.
 func (n *notifySocket) take(r received) {
 	defer r.closeFDs()
-	if !n.fromChild(r.pid, r.pidfd) {
+	if !n.fromChild(r.pid) {
 		return
 	}
 	m := parseNotify(r.msg)
@@ -246,19 +235,24 @@ func (n *notifySocket) take(r received) {
 }
 
 // fromChild reports whether a sender counts as the child: its main
-// process, or a live process of its group (checked through /proc, and
-// through the sender's pidfd that it is still the process /proc showed).
-func (n *notifySocket) fromChild(pid, pidfd int) bool {
+// process, or a live process of its group. For the latter a pidfd taken
+// before /proc is read and still alive after it proves that /proc showed
+// one process, not a PID recycled in between. (SO_PASSPIDFD would hand
+// the sender's pidfd with every message, but it doubled the latency of
+// READY=1 and the cost of a start and stop: see DESIGN.md.)
+func (n *notifySocket) fromChild(pid int) bool {
 	if pid == 0 {
 		return false
 	}
 	if pid == n.pgid {
 		return true // the main process: its PID stays reserved until it is reaped
 	}
-	if !n.inGroup(pid) {
-		return false
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return err == unix.ENOSYS && n.inGroup(pid) // no pidfd on this kernel: /proc alone
 	}
-	return pidfd < 0 || unix.PidfdSendSignal(pidfd, 0, nil, 0) == nil
+	defer unix.Close(pidfd)
+	return n.inGroup(pid) && unix.PidfdSendSignal(pidfd, 0, nil, 0) == nil
 }
 
 // inGroup reports whether pid is a live process of the child's group.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/tend-dev/tend/supervisor"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,6 +67,42 @@ func TestBadConfigNamesAgentAndKey(t *testing.T) {
 		_, err := parseConfig([]byte(doc))
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: %v, want an error containing %q", doc, err, want)
+		}
+	}
+}
+
+// The service protocol's keys decode per agent, and a bad value is named
+// with its agent and key.
+func TestServiceProtocolKeys(t *testing.T) {
+	c, err := parseConfig([]byte(`agents:
+- id: cache
+  binary_path: /bin/sh
+  notify_ready: true
+  reload_mode: notify
+  fd_store_max: 8
+  listen: ["tcp://127.0.0.1:6380", "unix:///run/cache.sock"]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.Agents[0].Spec
+	if !s.NotifyReady || s.ReloadMode != supervisor.ReloadByNotify || s.FDStoreMax != 8 || len(s.Listen) != 2 {
+		t.Fatalf("decoded %+v", s)
+	}
+	for doc, want := range map[string]string{
+		"agents:\n- id: a\n  binary_path: /bin/sh\n  reload_mode: graceful\n":                      "reload_mode",
+		"agents:\n- id: a\n  binary_path: /bin/sh\n  reload_mode: notify\n":                        "needs notify_ready",
+		"agents:\n- id: a\n  binary_path: /bin/sh\n  listen: [\"localhost:80\"]\n":                 "listen[0]",
+		"agents:\n- id: a\n  binary_path: /bin/sh\n  notify_ready: true\n  fd_store_max: 100000\n": "fd_store_max",
+	} {
+		c, err := parseConfig([]byte(doc))
+		if err != nil {
+			t.Fatalf("%q: %v", doc, err)
+		}
+		// Keys are checked where every agent is, in the Group's Apply.
+		_, err = supervisor.New(c.Agents[0].Spec)
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), `agent "a"`) {
+			t.Errorf("%q: %v, want an error naming agent a and %q", doc, err, want)
 		}
 	}
 }

@@ -25,7 +25,8 @@ type child struct {
 	started time.Time
 
 	mu     sync.Mutex
-	reaped bool
+	reaped bool       // the run is over: no signal may be sent
+	main   *successor // the main process the child named with MAINPID=, if any
 
 	out    childOutput
 	notify *notifySocket // with Spec.NotifyReady; closed after the exit
@@ -140,14 +141,75 @@ func (c *child) signalGroup(sig syscall.Signal) error {
 	return syscall.Kill(-c.pid, sig)
 }
 
-// signalLeader sends sig to the main process alone, unless it was reaped.
+// signalLeader sends sig to the main process alone: the leader, or the
+// process named with MAINPID=; never once the run is over.
 func (c *child) signalLeader(sig syscall.Signal) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.reaped {
+	switch {
+	case c.reaped:
 		return os.ErrProcessDone
+	case c.main != nil:
+		return c.main.signal(sig)
 	}
 	return c.h.signal(sig)
+}
+
+// adopt makes pid, a live process of the child's group, its main process
+// (MAINPID=): signals for the main process go there, and the leader's
+// exit no longer ends the run; the successor's does.
+func (c *child) adopt(pid int) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.reaped:
+		return os.ErrProcessDone
+	case c.main != nil && c.main.pid == pid:
+		return nil
+	case pid == c.pid: // back to the leader, which is still alive: the reader checked
+		c.dropSuccessor()
+		return nil
+	}
+	s, err := openSuccessor(pid, c.pid)
+	if err != nil {
+		return fmt.Errorf("MAINPID=%d: %w", pid, err)
+	}
+	c.dropSuccessor() // ends followSuccessors' wait on it
+	c.main = s
+	return nil
+}
+
+// dropSuccessor forgets a successor that is not followed; under mu.
+func (c *child) dropSuccessor() {
+	if c.main != nil {
+		c.main.close()
+		c.main = nil
+	}
+}
+
+// followSuccessors waits, once the leader is reaped, for the end of the
+// process the child named its main one, following later MAINPID=s, and
+// returns its status where the kernel keeps it.
+func (c *child) followSuccessors() (syscall.WaitStatus, error) {
+	for {
+		c.mu.Lock()
+		s := c.main
+		c.mu.Unlock()
+		s.waitExited()
+		c.mu.Lock()
+		if c.main != s { // another MAINPID= came while waiting
+			c.mu.Unlock()
+			continue
+		}
+		c.reaped, c.main = true, nil
+		c.mu.Unlock()
+		ws, ok := s.exitStatus()
+		s.close()
+		if !ok {
+			return 0, fmt.Errorf("main process %d (MAINPID=) ended, its status unknown: it was not tend's child", s.pid)
+		}
+		return ws, nil
+	}
 }
 
 // wait is the child's waiter goroutine: it learns of the leader's exit
@@ -161,10 +223,19 @@ func (c *child) wait(s *settings) {
 	var err error
 	if werr := c.h.waitExited(); werr == nil {
 		c.mu.Lock()
-		syscall.Kill(-c.pid, syscall.SIGKILL) //nolint:errcheck // ESRCH: nothing left
+		handedOver := c.main != nil && c.main.signal(0) == nil
+		if !handedOver {
+			syscall.Kill(-c.pid, syscall.SIGKILL) //nolint:errcheck // ESRCH: nothing left
+			c.dropSuccessor()
+		}
 		ws, err = c.h.reap()
-		c.reaped = true
+		c.reaped = !handedOver || err != nil
 		c.mu.Unlock()
+		if handedOver && err == nil {
+			// The leader's exit is not the agent's: its successor, still
+			// in the group, keeps the group ID from being recycled.
+			ws, err = c.followSuccessors()
+		}
 	} else {
 		// Without a non-reaping wait the group is killed after the reap,
 		// in waitGroupGone; never hold mu across a blocking wait.
@@ -172,13 +243,14 @@ func (c *child) wait(s *settings) {
 		ws, err = c.h.reap()
 		c.mu.Lock()
 		c.reaped = true
+		c.dropSuccessor()
 		c.mu.Unlock()
 	}
 	c.h.release() // signals check reaped under mu first, so none uses it now
 	exit := Exit{Time: time.Now(), Code: -1}
 	exit.Ran = exit.Time.Sub(c.started)
 	if err != nil {
-		exit.Err = "wait: " + err.Error()
+		exit.Err = err.Error()
 	} else {
 		describeStatus(ws, &exit)
 	}

@@ -22,35 +22,51 @@
 //
 //   - READY=1: the child is Running (the start criterion). After
 //     RELOADING=1 it ends the reload.
+//
 //   - STATUS=text: the latest text is Status.NotifyStatus.
+//
 //   - RELOADING=1 (with MONOTONIC_USEC=): the child is reloading
 //     (Status.Reloading) until its next READY=1; with ReloadByNotify this
 //     is how Reload learns the reload is done. A RELOADING=1 whose
 //     MONOTONIC_USEC= is older than the reload signal is a stale one.
+//
 //   - STOPPING=1: the child is stopping on its own: it is Stopping
 //     (ReasonAgentStopping) and is killed if still alive after
 //     StopTimeout; a clean exit then is ReasonAgentStopped and not
 //     restarted, whatever the policy (systemd would restart it under
 //     Restart=always; tend takes it as the agent's own decision).
+//
 //   - EXTEND_TIMEOUT_USEC=n: the timeout in force (the start timeout, a
 //     notify reload's, or the stop timeout after STOPPING=1) ends no
 //     sooner than n µs from the message.
+//
 //   - WATCHDOG=1: a keep-alive (see Spec.Watchdog). WATCHDOG=trigger: the
 //     child is killed as for a missed keep-alive, watchdog or not.
 //     WATCHDOG_USEC=n: the running child's watchdog period is now n µs
 //     (0 turns it off), counted from its last keep-alive.
+//
 //   - ERRNO=n and EXIT_STATUS=n: reported on the child's Exit (Errno,
 //     ExitStatus).
+//
 //   - FDSTORE=1 with passed descriptors and FDNAME=name: parked with tend,
 //     up to FDStoreMax, handed to the agent's next children as LISTEN_FDS
 //     after its Listen sockets; a descriptor already stored is not kept
 //     twice. FDSTOREREMOVE=1 with FDNAME=name closes them.
+//
 //   - BARRIER=1: its descriptor is closed once the message is read, so
 //     systemd-notify returns at once. Other passed descriptors are closed
 //     too, as are those of a message that is not accepted.
 //
-// MAINPID= is not acted on: tend's main process is the one it started
-// (see DESIGN.md). Unknown keys are ignored, as systemd does.
+//   - MAINPID=pid: a live process of the child's group becomes its main
+//     process (Status.PID): Signal and Reload go to it, the leader's exit
+//     ends nothing, and the new main process's end is the child's exit.
+//     Not being tend's child, its exit status is known only where the
+//     kernel keeps it for pidfds (Linux 6.15+) and whoever adopted it (init,
+//     or a host that is a subreaper) reaps it within a second; otherwise
+//     the Exit says the status is unknown. A PID outside the group is
+//     ignored.
+//
+// Unknown keys are ignored, as systemd does.
 //
 // Senders accepted (systemd's NotifyAccess=all, within the agent's
 // boundary): the main process, whether or not it has exited by the time

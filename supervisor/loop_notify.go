@@ -40,6 +40,9 @@ func (l *loop) onNotify() {
 	if publish {
 		l.p.publish(l.st)
 	}
+	if now.mainPID != was.mainPID {
+		l.adoptMain(now.mainPID)
+	}
 	if now.watchdog != nil && (was.watchdog == nil || *now.watchdog != *was.watchdog) {
 		l.setWatchdog(*now.watchdog)
 	}
@@ -54,6 +57,22 @@ func (l *loop) onNotify() {
 	case now.stopping && !was.stopping && live && !r.stopping:
 		l.selfStop()
 	}
+}
+
+// adoptMain follows MAINPID=pid: the reader checked that pid is a live
+// process of the child's group; the child takes hold of it by a pidfd.
+func (l *loop) adoptMain(pid int) {
+	r := l.cur
+	if r.adopt == nil || pid == l.st.PID || r.killing != notKilling {
+		return
+	}
+	if err := r.adopt(pid); err != nil {
+		l.cfg.log.Info("ignoring the agent's MAINPID=", "pid", pid, "reason", err.Error())
+		return
+	}
+	l.cfg.log.Info("agent named a new main process", "pid", pid, "was", l.st.PID)
+	l.st.PID = pid
+	l.p.publish(l.st)
 }
 
 // takeLastWords applies what the child said just before it ended, before

@@ -9,7 +9,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/tend-dev/tend/internal/procfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -256,10 +255,7 @@ func (n *notifySocket) fromChild(pid int) bool {
 }
 
 // inGroup reports whether pid is a live process of the child's group.
-func (n *notifySocket) inGroup(pid int) bool {
-	st, err := procfs.ReadStat(pid)
-	return err == nil && st.PGRP == n.pgid && st.Live()
-}
+func (n *notifySocket) inGroup(pid int) bool { return isLiveMember(pid, n.pgid) }
 
 func (n *notifySocket) close() {
 	if n != nil {

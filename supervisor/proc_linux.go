@@ -149,6 +149,13 @@ func waitGroupGone(pgid int, s *settings) {
 	}
 }
 
+// isLiveMember reports whether pid is a live (not zombie) process of
+// group pgid, read from /proc/PID/stat.
+func isLiveMember(pid, pgid int) bool {
+	st, err := procfs.ReadStat(pid)
+	return err == nil && st.PGRP == pgid && st.Live()
+}
+
 // liveGroupMembers lists the processes in group pgid that are not zombies,
 // read from /proc/PID/stat.
 func liveGroupMembers(pgid int) ([]int, error) {

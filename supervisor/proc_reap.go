@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"errors"
+	"fmt"
 	"syscall"
 )
 
@@ -11,8 +12,11 @@ func (h procHandle) reap() (syscall.WaitStatus, error) {
 	var ws syscall.WaitStatus
 	for {
 		_, err := syscall.Wait4(h.pid, &ws, 0, nil)
-		if !errors.Is(err, syscall.EINTR) {
-			return ws, err
+		switch {
+		case err == nil:
+			return ws, nil
+		case !errors.Is(err, syscall.EINTR):
+			return ws, fmt.Errorf("wait: %w", err)
 		}
 	}
 }

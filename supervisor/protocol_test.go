@@ -1,14 +1,20 @@
+//go:build linux
+
 package supervisor
 
 import (
 	"errors"
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/tend-dev/tend/config"
+	"github.com/tend-dev/tend/internal/procfs"
+	"golang.org/x/sys/unix"
 )
 
 // shellAgent is a NotifyReady agent running script under /bin/sh, with
@@ -281,4 +287,91 @@ func TestGoSystemdAgentReloads(t *testing.T) {
 		}
 	}
 	waitOutput(t, &out, strings.Repeat("reloaded\n", 5))
+}
+
+// MAINPID= hands the agent to another process of its group: the leader's
+// exit then ends nothing, signals and Stop reach the new main process, and
+// its death is the agent's exit, with its status where the kernel keeps
+// it. MAINPID= naming a process outside the group is ignored.
+func TestMainPIDHandOver(t *testing.T) {
+	pidFile := tempFile(t, "successor.pid")
+	spec := shellAgent(t, `sleep 60 & echo $! > `+pidFile+`
+"$SDN" --ready MAINPID=$!
+exit 0`)
+	spec.Restart.Policy = RestartNever
+	p := newProcess(t, spec)
+	rec := record(t, p)
+	if err := p.Start(ctxTimeout(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	successor := readPIDs(t, pidFile, 1)[0]
+	leader := rec.waitFor(t, 5*time.Second, "Starting", func(e Event) bool { return e.To == Starting }).Status.PID
+	waitGone(t, leader, 5*time.Second)
+	deadline := time.Now().Add(5 * time.Second)
+	for p.Status().PID != successor && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st := p.Status(); st.State != Running || st.PID != successor {
+		t.Fatalf("after the leader's exit: %+v, want Running with the successor %d", st, successor)
+	}
+	if err := p.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	x := rec.waitState(t, 5*time.Second, Exited).Status.LastExit
+	if alive(successor) {
+		t.Fatalf("successor %d survives", successor)
+	}
+	// Who reaps the orphaned successor decides whether its status is
+	// known: here PID 1 does, or does not.
+	if x.Signal != Signal(syscall.SIGKILL) && !strings.Contains(x.Err, "status unknown: it was not tend's child") {
+		t.Fatalf("exit %+v, want the successor's SIGKILL or an unknown status", x)
+	}
+	t.Logf("the successor's exit, reaped by PID 1: %v", x)
+
+	// With the host a subreaper that reaps its orphans, the status is
+	// known (pidfd exit info, Linux 6.15+).
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0) //nolint:errcheck // restores the test process
+	rec = record(t, p)
+	if err := p.Start(ctxTimeout(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	successor = readPIDs(t, pidFile, 1)[0]
+	for deadline := time.Now().Add(5 * time.Second); p.Status().PID != successor && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if st, err := procfs.ReadStat(successor); err == nil && st.PPID == os.Getpid() {
+			break // orphaned to this process
+		}
+	}
+	syscall.Kill(successor, syscall.SIGTERM)
+	var ws syscall.WaitStatus
+	if _, err := syscall.Wait4(successor, &ws, 0, nil); err != nil {
+		t.Fatalf("reap the orphaned successor: %v", err)
+	}
+	x = rec.waitState(t, 5*time.Second, Exited).Status.LastExit
+	if x.Signal != Signal(syscall.SIGTERM) {
+		if strings.Contains(x.Err, "status unknown") {
+			t.Skipf("no pidfd exit info on this kernel: %v", x)
+		}
+		t.Fatalf("exit %+v, want the successor's SIGTERM", x)
+	}
+
+	// A stranger's PID is not taken.
+	outsider := os.Getpid()
+	spec = shellAgent(t, `"$SDN" --ready MAINPID=`+strconv.Itoa(outsider)+`; "$SDN" --status=after; exec sleep 60`)
+	spec.Name += "-outsider"
+	q := newProcess(t, spec)
+	if err := q.Start(ctxTimeout(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); q.Status().NotifyStatus != "after" && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond) // the later message: the MAINPID= one was taken before it
+	}
+	if pid := q.Status().PID; pid == outsider || q.Status().NotifyStatus != "after" {
+		t.Fatal("MAINPID= of a process outside the group was taken")
+	}
 }

@@ -20,6 +20,23 @@ type fakeRun struct {
 	ignoreTerm bool
 	termDelay  time.Duration
 	spawnErr   error // the spawn fails instead
+	// notify, when set, gives the child a notify state and sends these
+	// messages after the spawn; onHUP sends its messages after each
+	// SIGHUP.
+	notify, onHUP []fakeMessage
+}
+
+// fakeMessage is an sd_notify datagram a fake child sends, after a delay.
+type fakeMessage struct {
+	after time.Duration
+	text  string
+}
+
+// sendAll delivers msgs to n, each at its time from now.
+func sendAll(n *notifySocket, msgs []fakeMessage) {
+	for _, m := range msgs {
+		time.AfterFunc(m.after, func() { n.apply(parseNotify([]byte(m.text)), time.Now()) })
+	}
 }
 
 // fakeChildren stands in for real processes in tests of the timing logic,
@@ -56,9 +73,14 @@ func (f *fakeChildren) spawn(*settings, *agentFiles) (spawned, error) {
 	if b.exitAfter > 0 {
 		time.AfterFunc(b.exitAfter, func() { exit(b.code, 0) })
 	}
+	var n *notifySocket
+	if b.notify != nil {
+		n = &notifySocket{notifyState: newNotifyState()}
+		sendAll(n, b.notify)
+	}
 	var mu sync.Mutex
 	dead := false
-	return spawned{pid: 1 << 30, started: started, exited: exited,
+	return spawned{pid: 1 << 30, started: started, exited: exited, notify: n,
 		signal: func(sig syscall.Signal, group bool) error {
 			mu.Lock()
 			defer mu.Unlock()
@@ -74,6 +96,8 @@ func (f *fakeChildren) spawn(*settings, *agentFiles) (spawned, error) {
 				exit(0, sig)
 			case sig == syscall.SIGTERM && !b.ignoreTerm:
 				time.AfterFunc(b.termDelay, func() { exit(0, sig) })
+			case sig == syscall.SIGHUP && n != nil:
+				sendAll(n, b.onHUP)
 			}
 			return nil
 		}}, nil

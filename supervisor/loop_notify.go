@@ -46,9 +46,6 @@ func (l *loop) onNotify() {
 	if now.watchdog != nil && (was.watchdog == nil || *now.watchdog != *was.watchdog) {
 		l.setWatchdog(*now.watchdog)
 	}
-	if now.extendTo.After(was.extendTo) {
-		l.extendTimeout(now.extendTo)
-	}
 	live := (l.st.State == Starting || l.st.State == Running) && r.killing == notKilling
 	switch {
 	case now.triggered && live:
@@ -56,6 +53,11 @@ func (l *loop) onNotify() {
 		r.killGroup(killTriggered)
 	case now.stopping && !was.stopping && live && !r.stopping:
 		l.selfStop()
+	}
+	// After a stop it began, so that STOPPING=1 and EXTEND_TIMEOUT_USEC=
+	// in one message extend the stop timeout just armed.
+	if now.extendTo.After(was.extendTo) {
+		l.extendTimeout(now.extendTo)
 	}
 }
 

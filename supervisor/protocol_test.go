@@ -375,3 +375,34 @@ exit 0`)
 		t.Fatal("MAINPID= of a process outside the group was taken")
 	}
 }
+
+// EXTEND_TIMEOUT_USEC= extends the timeout in force beyond a start: the
+// stop timeout after STOPPING=1, and a notify reload's timeout.
+func TestExtendTimeoutWhileStoppingAndReloading(t *testing.T) {
+	t.Run("stopping", func(t *testing.T) {
+		spec := shellAgent(t, `"$SDN" --ready; "$SDN" STOPPING=1 EXTEND_TIMEOUT_USEC=3000000; sleep 0.8; exit 0`)
+		spec.StopTimeout = config.Duration(300 * time.Millisecond)
+		p := newProcess(t, spec)
+		rec := record(t, p)
+		if err := p.Start(ctxTimeout(t, 10*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if ev := rec.waitState(t, 5*time.Second, Exited); ev.Reason != ReasonAgentStopped {
+			t.Fatalf("%v, want a clean stop after the extended stop timeout", ev)
+		}
+	})
+	t.Run("reloading", func(t *testing.T) {
+		spec := shellAgent(t, `trap '"$SDN" RELOADING=1 EXTEND_TIMEOUT_USEC=3000000; sleep 0.8; "$SDN" --ready' HUP
+"$SDN" --ready
+while :; do sleep 0.05; done`)
+		spec.ReloadMode = ReloadByNotify
+		spec.StartTimeout = config.Duration(300 * time.Millisecond)
+		p := newProcess(t, spec)
+		if err := p.Start(ctxTimeout(t, 10*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Reload(ctxTimeout(t, 10*time.Second)); err != nil {
+			t.Fatalf("a reload that asked for more time: %v", err)
+		}
+	})
+}

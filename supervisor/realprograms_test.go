@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -169,5 +170,44 @@ frontend web
 	}
 	if st := p.Status(); st.State != Running || st.PID != pid || st.Restarts != 0 {
 		t.Fatalf("after 20 reloads: %+v, want the same master running", st)
+	}
+}
+
+// collectd has no SIGHUP handler: a signal-mode Reload kills it, and that
+// exit is reported as a failed reload, not only as a crash; in restart
+// mode the same Reload restarts it, which is no crash at all.
+func TestCollectdReload(t *testing.T) {
+	path := program(t, "collectd", "collectd-core")
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "collectd.conf")
+	err := os.WriteFile(conf, []byte(fmt.Sprintf("BaseDir %q\nPIDFile %q\nInterval 1\nLoadPlugin load\n", dir, filepath.Join(dir, "collectd.pid"))), 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []ReloadMode{ReloadBySignal, ReloadByRestart} {
+		spec := agentSpec(t)
+		spec.Name += "-" + string(mode)
+		spec.Path, spec.Args = path, []string{"-f", "-C", conf}
+		spec.ReloadMode = mode
+		spec.Restart.Policy = RestartNever
+		p := newProcess(t, spec)
+		rec := record(t, p)
+		if err := p.Start(ctxTimeout(t, 10*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		first := p.Status().PID
+		if err := p.Reload(ctxTimeout(t, 10*time.Second)); err != nil {
+			t.Fatalf("%s reload: %v", mode, err)
+		}
+		if mode == ReloadBySignal {
+			ev := rec.waitState(t, 5*time.Second, Exited)
+			if ev.Reason != ReasonReloadFailed || ev.Status.LastExit.Signal != Signal(syscall.SIGHUP) {
+				t.Fatalf("collectd after SIGHUP: %v, want a failed reload", ev)
+			}
+			continue
+		}
+		if st := p.Status(); st.State != Running || st.PID == first || !st.LastExit.Requested || st.Streak != 0 {
+			t.Fatalf("collectd after a restart reload: %+v", st)
+		}
 	}
 }

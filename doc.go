@@ -36,7 +36,7 @@
 //	if err != nil { ... }          // bad input is reported here, naming the field
 //	if err := p.Start(ctx); err != nil { ... }
 //	checker, _ := health.NewChecker(health.Config{},
-//		func(ctx context.Context, _ health.Report) { p.Restart(ctx) },
+//		health.Subject{Run: p.CurrentRun, Unhealthy: p.Unhealthy}, // the verdict goes through the restart decision
 //		health.Check{Name: "metrics", Probe: health.HTTPGet("http://127.0.0.1:9100/metrics")})
 //	go checker.Run(ctx)
 //	defer p.Stop(context.Background())

@@ -1,9 +1,13 @@
 package tend_test
 
 import (
+	"os"
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/tend-dev/tend/internal/testagent"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// agentPath is the test agent binary, built once for the package.
+var agentPath string
+
+func TestMain(m *testing.M) { os.Exit(testagent.Main(m, &agentPath)) }

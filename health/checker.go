@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -73,10 +74,24 @@ type Check struct {
 	Probe Probe  // what to run
 }
 
-// Action is what the host does when the agent turns unhealthy, typically
-// the supervisor's Restart. It runs on the Checker's goroutine: no probe
-// runs until it returns.
-type Action func(ctx context.Context, r Report)
+// Subject is the agent a Checker judges, as two functions of the host's
+// supervisor: with tend, supervisor.Process's CurrentRun and Unhealthy
+// (health.Subject{Run: p.CurrentRun, Unhealthy: p.Unhealthy}). The
+// verdict goes to the supervisor, which decides what it means: restart
+// under the agent's policy, backoff and restart limit, or nothing when the
+// run it names is over. The zero Subject makes a report-only Checker that
+// always judges.
+type Subject struct {
+	// Run returns the current run of the agent and whether it can be
+	// judged (it is Running). While it cannot, the Checker probes
+	// nothing and reports not applicable; a new run is judged afresh,
+	// after Grace.
+	Run func() (run uint64, running bool)
+	// Unhealthy receives the verdict that run turned unhealthy, with the
+	// failing probes as reason. It runs on the Checker's goroutine: no
+	// probe runs until it returns.
+	Unhealthy func(ctx context.Context, run uint64, reason string) error
+}
 
 // ProbeReport is the state of one probe.
 type ProbeReport struct {
@@ -90,12 +105,31 @@ type ProbeReport struct {
 	LastChange time.Time `json:"last_change,omitzero"` // when Healthy last flipped
 }
 
-// Report is a Checker's state: healthy when every probe is.
+// Report is a Checker's state: healthy when the agent can be judged and
+// every probe is healthy.
 type Report struct {
-	Healthy bool          `json:"healthy"` // every probe is healthy
-	Probes  []ProbeReport `json:"probes"`  // in the order the checks were given
-	// Actions counts the times the action ran.
-	Actions int `json:"actions"`
+	Healthy bool `json:"healthy"`
+	// Applicable is false while the Subject's agent is not Running
+	// (stopped, failed, backing off, starting): nothing is judged, and
+	// the agent is not reported healthy.
+	Applicable bool `json:"applicable"`
+	// Run is the run judged (Subject.Run), 0 without a Subject.
+	Run    uint64        `json:"run,omitempty"`
+	Probes []ProbeReport `json:"probes"` // in the order the checks were given
+	// Verdicts counts the unhealthy verdicts the Subject took.
+	Verdicts int `json:"verdicts"`
+}
+
+// Reason lists the failing probes and their last errors, as a verdict
+// gives them.
+func (r Report) Reason() string {
+	var parts []string
+	for _, p := range r.Probes {
+		if !p.Healthy {
+			parts = append(parts, p.Name+": "+p.LastError)
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 // Event is a probe turning healthy or unhealthy.
@@ -114,29 +148,29 @@ func (e Event) String() string {
 	return fmt.Sprintf("probe %q: unhealthy (%s)", e.Probe, e.Err)
 }
 
-// Checker runs probes and acts when the agent turns unhealthy.
+// Checker runs probes and gives its Subject a verdict when the agent
+// turns unhealthy.
 type Checker struct {
-	cfg    Config
-	checks []Check
-	action Action
-	log    logr.Logger
+	cfg     Config
+	checks  []Check
+	subject Subject
+	log     logr.Logger
 
 	mu     sync.Mutex
 	report Report
 	subs   notify.List[Event]
 }
 
-// NewChecker validates cfg and returns a Checker over checks; action may be
-// nil (report only). Errors name the config key at fault, or a check
-// without a name or probe.
-func NewChecker(cfg Config, action Action, checks ...Check) (*Checker, error) {
+// NewChecker validates cfg and returns a Checker of subject over checks.
+// Errors name the config key at fault, or a check without a name or probe.
+func NewChecker(cfg Config, subject Subject, checks ...Check) (*Checker, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	if len(checks) == 0 {
 		return nil, config.Invalid("checks", 0, "need at least one probe")
 	}
-	c := &Checker{cfg: cfg, checks: checks, action: action, report: Report{Healthy: true}}
+	c := &Checker{cfg: cfg, checks: checks, subject: subject, report: Report{Healthy: true, Applicable: true}}
 	seen := map[string]bool{}
 	for i, ch := range checks {
 		if ch.Name == "" || ch.Probe == nil || seen[ch.Name] {
@@ -171,6 +205,7 @@ func (c *Checker) Subscribe(fn func(Event)) (cancel func()) {
 
 type result struct {
 	index int
+	run   uint64 // the run probed
 	err   error
 	at    time.Time
 }
@@ -193,6 +228,16 @@ func (c *Checker) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
+			run, judge := c.follow()
+			if !judge {
+				tick.Reset(c.cfg.Interval.Std())
+				continue
+			}
+			if run != c.Report().Run {
+				c.restart(run) // a new run deserves its start time
+				tick.Reset(c.cfg.Grace.Std())
+				continue
+			}
 			for i, ch := range c.checks {
 				if running[i] {
 					continue // never two runs of one probe at once
@@ -202,17 +247,50 @@ func (c *Checker) Run(ctx context.Context) error {
 				go func() {
 					pctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout.Std())
 					defer cancel()
-					results <- result{index: i, err: ch.Probe.Check(pctx), at: time.Now()}
+					results <- result{index: i, run: run, err: ch.Probe.Check(pctx), at: time.Now()}
 				}()
 			}
 			tick.Reset(c.cfg.Interval.Std())
 		case r := <-results:
 			running[r.index] = false
 			inFlight--
-			if c.record(r) && c.action != nil {
+			if c.record(r) && c.subject.Unhealthy != nil {
 				c.act(ctx, tick)
 			}
 		}
+	}
+}
+
+// follow asks the Subject which run is current and whether it can be
+// judged; a run that cannot is reported not applicable.
+func (c *Checker) follow() (run uint64, judge bool) {
+	if c.subject.Run == nil {
+		return 0, true
+	}
+	run, running := c.subject.Run()
+	if !running {
+		c.mu.Lock()
+		c.report.Applicable, c.report.Healthy = false, false
+		c.mu.Unlock()
+		return run, false
+	}
+	c.mu.Lock()
+	first := c.report.Run == 0
+	c.mu.Unlock()
+	if first {
+		c.restart(run) // the first run seen: InitialDelay was its start time
+	}
+	return run, true
+}
+
+// restart judges run afresh: every probe healthy with its counts cleared.
+func (c *Checker) restart(run uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.report.Run, c.report.Applicable, c.report.Healthy = run, true, true
+	for i := range c.report.Probes {
+		p := &c.report.Probes[i]
+		p.Healthy, p.Successes, p.Failures = true, 0, 0
 	}
 }
 
@@ -221,6 +299,9 @@ func (c *Checker) Run(ctx context.Context) error {
 func (c *Checker) record(r result) (turnedUnhealthy bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if r.run != c.report.Run || !c.report.Applicable {
+		return false // a result about a run that is over
+	}
 	p := &c.report.Probes[r.index]
 	p.LastCheck = r.at
 	wasHealthy := p.Healthy
@@ -253,26 +334,22 @@ func (c *Checker) record(r result) (turnedUnhealthy bool) {
 	return turnedUnhealthy
 }
 
-// act runs the action, then gives the agent Grace before the next check.
-// The new instance is judged afresh: every probe starts healthy again with
-// its counts cleared, so one that keeps failing triggers the action again.
+// act gives the Subject the verdict, then the agent Grace before the next
+// check. The next run is judged afresh: every probe starts healthy again
+// with its counts cleared, so one that keeps failing brings another
+// verdict.
 func (c *Checker) act(ctx context.Context, tick *time.Timer) {
 	report := c.Report()
-	var failing []string
-	for _, p := range report.Probes {
-		if !p.Healthy {
-			failing = append(failing, p.Name)
-		}
+	c.log.Info("agent unhealthy; reporting it", "run", report.Run, "failing", report.Reason())
+	err := c.subject.Unhealthy(ctx, report.Run, report.Reason())
+	if err != nil {
+		c.log.Info("verdict not taken", "run", report.Run, "reason", err.Error())
 	}
-	c.log.Info("agent unhealthy; running the action", "failing", failing)
-	c.action(ctx, report)
-	c.mu.Lock()
-	c.report.Actions++
-	c.report.Healthy = true
-	for i := range c.report.Probes {
-		p := &c.report.Probes[i]
-		p.Healthy, p.Successes, p.Failures = true, 0, 0
+	c.restart(report.Run)
+	if err == nil {
+		c.mu.Lock()
+		c.report.Verdicts++
+		c.mu.Unlock()
 	}
-	c.mu.Unlock()
 	tick.Reset(c.cfg.Grace.Std())
 }

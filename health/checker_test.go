@@ -36,10 +36,12 @@ func TestCheckerActsOnceAfterFailureThresholdThenGivesGrace(t *testing.T) {
 		return nil
 	})
 	actions := make(chan Report, 10)
-	c, err := NewChecker(fastConfig(), func(_ context.Context, r Report) {
+	var c *Checker
+	c, err := NewChecker(fastConfig(), Subject{Unhealthy: func(context.Context, uint64, string) error {
 		failing.Store(false) // the "restart" heals it
-		actions <- r
-	}, Check{Name: "p", Probe: probe})
+		actions <- c.Report()
+		return nil
+	}}, Check{Name: "p", Probe: probe})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +71,7 @@ func TestCheckerActsOnceAfterFailureThresholdThenGivesGrace(t *testing.T) {
 		t.Fatalf("%d checks during the grace period", n)
 	}
 	time.Sleep(200 * time.Millisecond)
-	if r := c.Report(); !r.Healthy || r.Actions != 1 || len(actions) != 0 {
+	if r := c.Report(); !r.Healthy || r.Verdicts != 1 || len(actions) != 0 {
 		t.Fatalf("after grace: %+v, %d more actions", r, len(actions))
 	}
 }
@@ -77,7 +79,7 @@ func TestCheckerActsOnceAfterFailureThresholdThenGivesGrace(t *testing.T) {
 // A probe that keeps failing after the action is acted on again.
 func TestCheckerActsAgainWhenStillFailing(t *testing.T) {
 	var n atomic.Int64
-	c, _ := NewChecker(fastConfig(), func(context.Context, Report) { n.Add(1) },
+	c, _ := NewChecker(fastConfig(), Subject{Unhealthy: func(context.Context, uint64, string) error { n.Add(1); return nil }},
 		Check{Name: "dead", Probe: ProbeFunc(func(context.Context) error { return errors.New("dead") })})
 	runChecker(t, c)
 	deadline := time.Now().Add(5 * time.Second)
@@ -101,7 +103,7 @@ func TestCheckerTimeoutAndNoOverlap(t *testing.T) {
 		time.Sleep(60 * time.Millisecond) // ignores ctx on purpose: a badly written probe
 		return ctx.Err()
 	})
-	c, _ := NewChecker(fastConfig(), nil, Check{Name: "slow", Probe: slow})
+	c, _ := NewChecker(fastConfig(), Subject{}, Check{Name: "slow", Probe: slow})
 	runChecker(t, c)
 	time.Sleep(400 * time.Millisecond)
 	if most.Load() != 1 {
@@ -123,16 +125,16 @@ func TestNewCheckerValidates(t *testing.T) {
 		{Config{Timeout: config.Duration(20 * time.Second)}, "timeout"},
 		{Config{FailureThreshold: -1}, "failure_threshold"},
 	} {
-		_, err := NewChecker(tt.cfg, nil, p)
+		_, err := NewChecker(tt.cfg, Subject{}, p)
 		var fe *config.FieldError
 		if !errors.As(err, &fe) || fe.Field != tt.field {
 			t.Errorf("%+v: %v, want a FieldError on %s", tt.cfg, err, tt.field)
 		}
 	}
-	if _, err := NewChecker(Config{}, nil); err == nil {
+	if _, err := NewChecker(Config{}, Subject{}); err == nil {
 		t.Error("a checker without probes was accepted")
 	}
-	if _, err := NewChecker(Config{}, nil, p, p); err == nil {
+	if _, err := NewChecker(Config{}, Subject{}, p, p); err == nil {
 		t.Error("duplicate probe names were accepted")
 	}
 }
@@ -155,7 +157,7 @@ func TestSpecFromDaemonConfig(t *testing.T) {
 	if strings.Join(names, ",") != "process,heartbeat,resources,http" || s.Interval.Std() != 30*time.Second {
 		t.Fatalf("probes %v, interval %v", names, s.Interval)
 	}
-	if _, err := NewChecker(s.Config, nil, checks...); err != nil {
+	if _, err := NewChecker(s.Config, Subject{}, checks...); err != nil {
 		t.Fatalf("daemon config timing rejected: %v", err)
 	}
 	if _, err := s.Checks(func() int { return 1 }, nil); err == nil {

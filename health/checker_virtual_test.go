@@ -3,6 +3,7 @@ package health
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -46,13 +47,14 @@ func TestCheckerScheduleInVirtualTime(t *testing.T) {
 				})
 				cfg := Config{InitialDelay: config.Duration(5 * s), Interval: config.Duration(10 * s), Timeout: config.Duration(s),
 					FailureThreshold: 3, SuccessThreshold: 2, Grace: config.Duration(30 * s)}
-				checker, err := NewChecker(cfg, func(context.Context, Report) {
+				checker, err := NewChecker(cfg, Subject{Unhealthy: func(context.Context, uint64, string) error {
 					mu.Lock()
 					actions = append(actions, time.Since(begin))
 					healed = !c.keepFailing
 					mu.Unlock()
 					time.Sleep(2 * s) // a restart takes time
-				}, Check{Name: "p", Probe: probe})
+					return nil
+				}}, Check{Name: "p", Probe: probe})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -73,7 +75,7 @@ func TestCheckerTimeoutInVirtualTime(t *testing.T) {
 		begin := time.Now()
 		hang := ProbeFunc(func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() })
 		checker, err := NewChecker(Config{Interval: config.Duration(10 * time.Second), Timeout: config.Duration(time.Second)},
-			nil, Check{Name: "hang", Probe: hang})
+			Subject{}, Check{Name: "hang", Probe: hang})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -83,6 +85,68 @@ func TestCheckerTimeoutInVirtualTime(t *testing.T) {
 		p := checker.Report().Probes[0]
 		if p.Failures != 3 || p.Healthy || p.LastCheck.Sub(begin) != 21*time.Second {
 			t.Fatalf("probe report %+v: want 3 failures, unhealthy, the last check ended at 21s", p)
+		}
+	})
+}
+
+// With a Subject the Checker judges only a Running run: before it, the
+// agent is reported not applicable (and not healthy) and nothing is
+// probed; each verdict names its run; a new run is judged afresh after
+// Grace.
+func TestCheckerFollowsRuns(t *testing.T) {
+	const s = time.Second
+	synctest.Test(t, func(t *testing.T) {
+		begin := time.Now()
+		var mu sync.Mutex
+		var probes []time.Duration
+		var verdicts []string
+		var lastVerdict time.Duration = -1
+		subject := Subject{
+			Run: func() (uint64, bool) {
+				mu.Lock()
+				defer mu.Unlock()
+				at := time.Since(begin)
+				switch {
+				case at < 20*s: // starting
+					return 1, false
+				case lastVerdict < 0:
+					return 1, true
+				case at < lastVerdict+10*s: // stopping, backing off, starting
+					return uint64(len(verdicts)), false
+				}
+				return uint64(len(verdicts)) + 1, true
+			},
+			Unhealthy: func(_ context.Context, run uint64, reason string) error {
+				mu.Lock()
+				defer mu.Unlock()
+				lastVerdict = time.Since(begin)
+				verdicts = append(verdicts, fmt.Sprintf("%v run %d: %s", lastVerdict, run, reason))
+				return nil
+			},
+		}
+		probe := ProbeFunc(func(context.Context) error {
+			mu.Lock()
+			probes = append(probes, time.Since(begin))
+			mu.Unlock()
+			return errors.New("refused")
+		})
+		checker, err := NewChecker(Config{Interval: config.Duration(10 * s), Timeout: config.Duration(s),
+			FailureThreshold: 1, Grace: config.Duration(30 * s)}, subject, Check{Name: "http", Probe: probe})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 85*s)
+		defer cancel()
+		go func() {
+			time.Sleep(15 * s)
+			if r := checker.Report(); r.Applicable || r.Healthy {
+				t.Errorf("report of a starting agent: %+v, want not applicable and not healthy", r)
+			}
+		}()
+		checker.Run(ctx)
+		wantVerdicts := []string{"20s run 1: http: refused", "1m20s run 2: http: refused"}
+		if !slices.Equal(probes, []time.Duration{20 * s, 80 * s}) || !slices.Equal(verdicts, wantVerdicts) {
+			t.Fatalf("probes at %v, verdicts %q; want [20s 1m20s] and %q", probes, verdicts, wantVerdicts)
 		}
 	})
 }

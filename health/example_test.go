@@ -11,8 +11,9 @@ import (
 	"github.com/tend-dev/tend/health"
 )
 
-// A Checker turns a failing probe into one call of the host's action (here
-// a stand-in for the supervisor's Restart), then gives the agent time.
+// A Checker turns a failing probe into one verdict for its Subject (here
+// a stand-in for a supervisor.Process: health.Subject{Run: p.CurrentRun,
+// Unhealthy: p.Unhealthy}), then gives the agent time.
 func ExampleChecker() {
 	var broken atomic.Bool
 	broken.Store(true)
@@ -21,10 +22,14 @@ func ExampleChecker() {
 		Interval:         config.Duration(10 * time.Millisecond),
 		Timeout:          config.Duration(5 * time.Millisecond),
 		FailureThreshold: 3,
-	}, func(ctx context.Context, r health.Report) {
-		fmt.Println("restarting: healthy =", r.Healthy, "failures =", r.Probes[0].Failures)
-		broken.Store(false)
-		close(restarted)
+	}, health.Subject{
+		Run: func() (uint64, bool) { return 1, true }, // run 1, Running
+		Unhealthy: func(_ context.Context, run uint64, reason string) error {
+			fmt.Printf("run %d unhealthy: %s\n", run, reason)
+			broken.Store(false) // the supervisor's restart heals it
+			close(restarted)
+			return nil
+		},
 	}, health.Check{Name: "api", Probe: health.ProbeFunc(func(context.Context) error {
 		if broken.Load() {
 			return errors.New("connection refused")
@@ -41,8 +46,8 @@ func ExampleChecker() {
 	<-restarted
 	cancel()
 	<-done
-	fmt.Println("actions:", checker.Report().Actions)
+	fmt.Println("verdicts:", checker.Report().Verdicts)
 	// Output:
-	// restarting: healthy = false failures = 3
-	// actions: 1
+	// run 1 unhealthy: api: connection refused
+	// verdicts: 1
 }

@@ -25,6 +25,7 @@ const (
 	ReasonAgentStopping    Reason = "agent stopping"           // it sent STOPPING=1
 	ReasonAgentStopped     Reason = "agent stopped"            // exited cleanly after STOPPING=1
 	ReasonReloadFailed     Reason = "reload failed"            // died of its reload signal or during a reload
+	ReasonUnhealthy        Reason = "unhealthy"                // stopped on a health verdict (Process.Unhealthy)
 )
 
 // Event is one state transition of one Process.
@@ -50,7 +51,7 @@ type Event struct {
 // String formats the event as `agent "x": running -> backoff (exited: exit code 1)`.
 func (e Event) String() string {
 	s := fmt.Sprintf("agent %q: %s -> %s (%s", e.Name, e.From, e.To, e.Reason)
-	if e.Status.LastExit != nil && (e.Reason == ReasonExited || e.Reason == ReasonSpawnFailed || e.Reason == ReasonPreventExitCode || e.Reason == ReasonStopped || e.Reason == ReasonAgentStopped || e.Reason == ReasonReloadFailed) {
+	if e.Status.LastExit != nil && (e.Reason == ReasonExited || e.Reason == ReasonSpawnFailed || e.Reason == ReasonPreventExitCode || e.Reason == ReasonStopped || e.Reason == ReasonAgentStopped || e.Reason == ReasonReloadFailed || e.Reason == ReasonUnhealthy) {
 		s += ": " + e.Status.LastExit.String()
 	}
 	return s + ")"

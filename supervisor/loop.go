@@ -171,6 +171,8 @@ func (l *loop) handle(r request) {
 		r.reply <- nil
 	case reqReload:
 		l.onReload(r)
+	case reqUnhealthy:
+		r.reply <- l.onUnhealthy(r.run, r.reason)
 	case reqSignal:
 		if l.st.State == Starting || l.st.State == Running {
 			r.reply <- l.signalMain(r.sig)
@@ -235,10 +237,17 @@ func (l *loop) beginStop(deadline time.Time) {
 	// caller asked for it, so the exit is requested.
 	r.killing = killRequested
 	r.ready.stop()
+	l.stopReadiness()
+	l.askToStop(ReasonStopRequested, killAt)
+}
+
+// askToStop sends the stop signal to the live child's group, SIGKILL to
+// follow at killAt: the stop escalation, whoever decided it.
+func (l *loop) askToStop(reason Reason, killAt time.Time) {
+	r := l.cur
 	r.dog.stop()
 	r.stable.stop()
-	l.stopReadiness()
-	l.set(Stopping, ReasonStopRequested, nil)
+	l.set(Stopping, reason, nil)
 	r.signal(l.cfg.stopSignal, true) //nolint:errcheck // ESRCH: already gone, the exit is on its way
 	r.signal(syscall.SIGCONT, true)  //nolint:errcheck // a stopped process cannot act on the stop signal
 	r.kill.at(killAt)
@@ -273,6 +282,7 @@ func (l *loop) spawn(reason Reason, manual bool) {
 	r := &run{spawned: c, contract: l.cfg.contract, watchdog: l.cfg.contract.watchdog}
 	l.cur = r
 	l.st.PID, l.st.StartedAt, l.st.NotifyStatus, l.st.Reloading = c.pid, c.started, "", false
+	l.st.Run++
 	l.set(Starting, reason, nil)
 	switch {
 	case c.notify != nil:
@@ -322,6 +332,9 @@ func (l *loop) onExit(e Exit) {
 	e = r.describe(e, l.cfg)
 	l.st.PID, l.st.Reloading = 0, false
 	reason := l.failReloads(r, e)
+	if r.killing == killUnhealthy {
+		reason = ReasonUnhealthy
+	}
 	if e.Requested {
 		// The Status is published before Stop returns, so a caller reads
 		// the exit (and Stopped) as soon as it has its answer.

@@ -144,6 +144,20 @@ func (l *loop) checkWatchdog() {
 	r.killGroup(killWatchdog)
 }
 
+// onUnhealthy takes a health verdict on run: only a Running child of
+// that run is stopped, its exit then a failed run.
+func (l *loop) onUnhealthy(run uint64, reason string) error {
+	r := l.cur
+	if r == nil || l.st.State != Running || l.st.Run != run || r.killing != notKilling || r.stopping {
+		return fmt.Errorf("agent %q: run %d: %w (current run %d is %s)", l.cfg.name, run, ErrNotApplicable, l.st.Run, l.st.State)
+	}
+	l.cfg.log.Info("agent unhealthy; stopping it", "pid", r.pid, "reason", reason)
+	r.killing, r.unhealthy = killUnhealthy, reason
+	l.failPendingReloads(l.errorf(ErrNotRunning))
+	l.askToStop(ReasonUnhealthy, time.Now().Add(l.cfg.stopTimeout))
+	return nil
+}
+
 // selfStop takes STOPPING=1 from a live child: it is Stopping, and
 // killed if it is still there after StopTimeout.
 func (l *loop) selfStop() {

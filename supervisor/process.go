@@ -21,6 +21,9 @@ var (
 	// during Starting, or a Stop that overtook the Start). The message
 	// says which.
 	ErrStartFailed = errors.New("start failed")
+	// ErrNotApplicable: Unhealthy named a run that is not the current
+	// Running one; nothing was done.
+	ErrNotApplicable = errors.New("verdict not applicable")
 	// ErrReloadUnsupported: Reload of an agent whose ReloadMode is none.
 	ErrReloadUnsupported = errors.New("reload not supported (reload_mode: none)")
 	// ErrReloadFailed: a reload the agent did not complete: it did not
@@ -137,6 +140,28 @@ func (p *Process) Reload(ctx context.Context) error {
 	return p.call(ctx, request{kind: reqReload}, false)
 }
 
+// CurrentRun returns the number of the current child (Status.Run) and
+// whether it is Running: what a health checker judges. Its signature fits
+// health.Subject.Run.
+func (p *Process) CurrentRun() (run uint64, running bool) {
+	st := p.Status()
+	return st.Run, st.State == Running
+}
+
+// Unhealthy reports that run (from CurrentRun or Status.Run) is unhealthy,
+// because of reason: a liveness failure, as in Kubernetes. It acts only
+// on a Running child of that very run, and then as on a crash decided by
+// tend: the child is stopped (StopSignal, then SIGKILL after StopTimeout),
+// and its exit goes through the restart decision (policy, backoff,
+// restart limit, the Group's budget), counted in Restarts, with "unhealthy:
+// reason" on the Exit and ReasonUnhealthy on the event. A stopped, Failed,
+// backing-off or already stopping agent, or a later run, is left alone and
+// ErrNotApplicable returned. It returns once the stop has begun. Its
+// signature fits health.Subject.Unhealthy.
+func (p *Process) Unhealthy(ctx context.Context, run uint64, reason string) error {
+	return p.call(ctx, request{kind: reqUnhealthy, run: run, reason: reason}, false)
+}
+
 // Close stops the agent as Stop does and then closes what it holds
 // beyond its children: its Listen sockets and stored descriptors. A
 // closed Process never starts again; Group.Remove closes its member. If
@@ -187,6 +212,8 @@ func (p *Process) call(ctx context.Context, r request, spawn bool) error {
 		switch {
 		case l == nil && r.kind == reqStop:
 			return nil
+		case l == nil && r.kind == reqUnhealthy:
+			return fmt.Errorf("agent %q: %w: it is not running", p.name, ErrNotApplicable)
 		case l == nil && closed:
 			return fmt.Errorf("agent %q: removed: %w", p.name, ErrNotFound)
 		case l == nil:
@@ -301,6 +328,7 @@ const (
 	reqSignal
 	reqKill   // a Stop caller's ctx ended: SIGKILL now
 	reqUpdate // swap in new settings
+	reqUnhealthy
 )
 
 type request struct {
@@ -308,5 +336,7 @@ type request struct {
 	sig      os.Signal
 	deadline time.Time // the caller's ctx deadline, zero if none
 	cfg      *settings // for reqUpdate
+	run      uint64    // for reqUnhealthy
+	reason   string    // for reqUnhealthy
 	reply    chan error
 }

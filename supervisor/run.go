@@ -48,6 +48,7 @@ const (
 	killWatchdog                // missed its keep-alive: a failed run
 	killTriggered               // reported WATCHDOG=trigger: a failed run
 	killStopTimeout             // still alive StopTimeout after STOPPING=1: a failed run
+	killUnhealthy               // a health verdict: a failed run
 )
 
 // run is the current child and everything that lives and dies with it: the
@@ -65,6 +66,7 @@ type run struct {
 	stopping   bool          // it sent STOPPING=1 on its own
 	reloadSent bool          // it was sent its reload signal
 	reload     *reloadOp     // a ReloadByNotify reload under way
+	unhealthy  string        // the verdict that is stopping it
 
 	ready       timer // Starting: Running after StartSeconds, or the start timeout
 	stable      timer // Running: clears the streak after ResetAfter
@@ -110,6 +112,8 @@ func (r *run) describe(e Exit, s *settings) Exit {
 		e.Err = "watchdog triggered: the agent sent WATCHDOG=trigger"
 	case killStopTimeout:
 		e.Err = fmt.Sprintf("stop timeout: still running %v after STOPPING=1", s.stopTimeout)
+	case killUnhealthy:
+		e.Err = "unhealthy: " + r.unhealthy
 	}
 	if r.notify != nil {
 		e.Errno, e.ExitStatus = r.said.errno, r.said.exitStatus

@@ -28,6 +28,10 @@ type Status struct {
 	// its notify socket (with NotifyReady); empty before it says any, and
 	// again for each new child.
 	NotifyStatus string `json:"notify_status,omitempty"`
+	// Run numbers the children of this Process from 1: the current or
+	// last one. A verdict on a run (Unhealthy) acts only while it is the
+	// current one.
+	Run uint64 `json:"run,omitempty"`
 	// Reloading is true while the child reloads: from its RELOADING=1 to
 	// its next READY=1 (with NotifyReady).
 	Reloading bool `json:"reloading,omitempty"`

@@ -219,7 +219,7 @@ func (d *daemon) startHealth(name string, rt *agentRuntime) {
 		d.log.Error(err, "health checks off", "agent", name)
 		return
 	}
-	checker, err := health.NewChecker(hc.Config, d.restartUnhealthy(name), checks...)
+	checker, err := health.NewChecker(hc.Config, d.subject(name), checks...)
 	if err != nil {
 		d.log.Error(err, "health checks off", "agent", name)
 		return
@@ -229,26 +229,24 @@ func (d *daemon) startHealth(name string, rt *agentRuntime) {
 	go func() { defer d.wg.Done(); checker.Run(ctx) }()
 }
 
-// restartUnhealthy is the health action: restart the agent, but only a
-// Running one; one in Backoff or Failed is the supervisor's business.
-func (d *daemon) restartUnhealthy(name string) health.Action {
-	return func(ctx context.Context, r health.Report) {
-		p, ok := d.group.Get(name)
-		if !ok || p.Status().State != supervisor.Running {
-			return
-		}
-		var why []string
-		for _, pr := range r.Probes {
-			if !pr.Healthy {
-				why = append(why, pr.Name+": "+pr.LastError)
+// subject is what the agent's Checker judges: the verdict goes to the
+// supervisor, which acts only on the current Running run and applies the
+// agent's restart policy, backoff and limit to it.
+func (d *daemon) subject(name string) health.Subject {
+	return health.Subject{
+		Run: func() (uint64, bool) {
+			if p, ok := d.group.Get(name); ok {
+				return p.CurrentRun()
 			}
-		}
-		d.log.Info("agent unhealthy; restarting it", "agent", name, "failing", why)
-		rctx, cancel := context.WithTimeout(ctx, time.Minute)
-		defer cancel()
-		if err := p.Restart(rctx); err != nil {
-			d.log.Error(err, "health restart failed", "agent", name)
-		}
+			return 0, false
+		},
+		Unhealthy: func(ctx context.Context, run uint64, reason string) error {
+			p, ok := d.group.Get(name)
+			if !ok {
+				return supervisor.ErrNotFound
+			}
+			return p.Unhealthy(ctx, run, reason)
+		},
 	}
 }
 

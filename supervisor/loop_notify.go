@@ -30,15 +30,17 @@ func (l *loop) onNotify() {
 			op.acked = true // a RELOADING=1 sent after the signal, not a stale one
 		}
 	}
+	reloaded := false
 	if now.readySeq > was.readySeq && now.readySeq > now.reloadingSeq && l.st.Reloading {
 		l.st.Reloading = false
 		publish = true
-		if r.reload != nil && r.reload.acked {
-			l.finishReload(nil)
-		}
+		reloaded = r.reload != nil && r.reload.acked
 	}
 	if publish {
-		l.p.publish(l.st)
+		l.p.publish(l.st) // before any answer: a caller reads the Status it ends with
+	}
+	if reloaded {
+		l.finishReload(nil)
 	}
 	if now.mainPID != was.mainPID {
 		l.adoptMain(now.mainPID)

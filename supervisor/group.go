@@ -56,6 +56,7 @@ type Group struct {
 type member struct {
 	p    *Process
 	spec Spec
+	gone chan struct{} // closed once Remove has forgotten it
 	// storeMu orders the member's Store writes against each other and
 	// against its removal; members write concurrently, so a Store that
 	// batches (FileStore) turns a burst into a few writes.
@@ -111,7 +112,7 @@ func (g *Group) Add(spec Spec) (*Process, error) {
 func (g *Group) attach(cfg *settings, spec Spec) *Process {
 	p := newFromSettings(cfg)
 	p.group = &g.subs
-	m := &member{p: p, spec: spec}
+	m := &member{p: p, spec: spec, gone: make(chan struct{})}
 	g.members[cfg.name] = m
 	if g.store != nil {
 		p.Subscribe(func(e Event) { g.persist(m, recordOf(e.Status, e.Time)) })
@@ -152,6 +153,7 @@ func (g *Group) Remove(ctx context.Context, name string) error {
 	g.mu.Lock()
 	if g.members[name] == m {
 		delete(g.members, name)
+		close(m.gone)
 	}
 	g.mu.Unlock()
 	if g.store != nil {

@@ -26,16 +26,38 @@ type ApplyResult struct {
 	Unchanged []string
 }
 
+// ErrRejected: Apply or Launch refused the whole set of specs (a bad
+// spec, a duplicate name) and changed nothing; errors.Is tells it from an
+// agent that did not come up (ErrStartFailed).
+var ErrRejected = errors.New("config rejected")
+
 // Apply reconciles the Group with the desired set of specs: it adds the
 // new agents, removes those no longer listed, restarts those whose child
 // would differ, updates the rest in place, and leaves the unchanged alone.
 // Every spec is validated first: one bad spec (or a duplicate name) rejects
-// the whole Apply and changes nothing. Writers, loggers and a custom
-// Backoff policy are taken over without counting as a change.
+// the whole Apply and changes nothing (ErrRejected). Writers, loggers and a
+// custom Backoff policy are taken over without counting as a change.
 //
-// The operations run in parallel under ctx; their failures are joined,
-// and the result still lists everything that was done.
+// The operations run in parallel under ctx, and Apply returns when each
+// is done: a started agent Running or Failed (as Start), a removed one
+// reaped. Their failures are joined, and the result still lists everything
+// that was done. A host's main loop should use Launch, which does not wait.
 func (g *Group) Apply(ctx context.Context, specs []Spec) (ApplyResult, error) {
+	return g.reconcile(ctx, specs, true)
+}
+
+// Launch is Apply that does not wait: it validates every spec (rejecting
+// the whole set with ErrRejected, as Apply), registers, updates and hands
+// out the starts, restarts and stops, and returns at once with what it
+// set in motion. Each agent's outcome is then in its events and Status;
+// WaitReady waits for readiness under a deadline when the host wants it.
+// A removed agent leaves the Group once it is reaped; an agent re-added
+// meanwhile waits for that first.
+func (g *Group) Launch(ctx context.Context, specs []Spec) (ApplyResult, error) {
+	return g.reconcile(ctx, specs, false)
+}
+
+func (g *Group) reconcile(ctx context.Context, specs []Spec, wait bool) (ApplyResult, error) {
 	desired := make(map[string]*settings, len(specs))
 	bySpec := make(map[string]Spec, len(specs))
 	var errs []error
@@ -52,11 +74,14 @@ func (g *Group) Apply(ctx context.Context, specs []Spec) (ApplyResult, error) {
 		desired[cfg.name], bySpec[cfg.name] = cfg, spec
 	}
 	if len(errs) > 0 {
-		return ApplyResult{}, fmt.Errorf("apply rejected, nothing changed: %w", errors.Join(errs...))
+		return ApplyResult{}, fmt.Errorf("%w, nothing changed: %w", ErrRejected, errors.Join(errs...))
 	}
 
 	g.applyMu.Lock()
 	defer g.applyMu.Unlock()
+	if err := g.awaitRemovals(ctx, desired); err != nil {
+		return ApplyResult{}, err
+	}
 	var result ApplyResult
 	var ops []func() error
 	g.mu.Lock()
@@ -67,7 +92,7 @@ func (g *Group) Apply(ctx context.Context, specs []Spec) (ApplyResult, error) {
 			p := g.attach(cfg, spec)
 			result.Added = append(result.Added, name)
 			if spec.IsEnabled() {
-				ops = append(ops, func() error { return p.Start(ctx) })
+				ops = append(ops, pick(wait, func() error { return p.Start(ctx) }, func() error { return p.launch(reqStart) }))
 			}
 			continue
 		}
@@ -76,10 +101,12 @@ func (g *Group) Apply(ctx context.Context, specs []Spec) (ApplyResult, error) {
 		switch {
 		case !m.p.settings().contract.equal(cfg.contract):
 			result.Restarted = append(result.Restarted, name)
-			ops = append(ops, func() error { return restartWith(ctx, m.p, cfg, spec.IsEnabled()) })
+			ops = append(ops, pick(wait, func() error { return restartWith(ctx, m.p, cfg, spec.IsEnabled()) },
+				func() error { return launchRestart(ctx, m.p, cfg, spec.IsEnabled()) }))
 		case !sameSupervision(old, spec):
 			result.Updated = append(result.Updated, name)
-			ops = append(ops, func() error { return updateWith(ctx, m.p, cfg, old.IsEnabled(), spec.IsEnabled()) })
+			ops = append(ops, pick(wait, func() error { return updateWith(ctx, m.p, cfg, old.IsEnabled(), spec.IsEnabled()) },
+				func() error { return launchUpdate(ctx, m.p, cfg, old.IsEnabled(), spec.IsEnabled()) }))
 		default:
 			result.Unchanged = append(result.Unchanged, name)
 			ops = append(ops, func() error { return m.p.update(ctx, cfg) })
@@ -88,7 +115,7 @@ func (g *Group) Apply(ctx context.Context, specs []Spec) (ApplyResult, error) {
 	for name := range g.members {
 		if _, ok := desired[name]; !ok {
 			result.Removed = append(result.Removed, name)
-			ops = append(ops, func() error { return g.Remove(ctx, name) })
+			ops = append(ops, pick(wait, func() error { return g.Remove(ctx, name) }, func() error { return g.launchRemove(name) }))
 		}
 	}
 	g.mu.Unlock()
@@ -108,6 +135,76 @@ func (g *Group) Apply(ctx context.Context, specs []Spec) (ApplyResult, error) {
 		<-done
 	}
 	return result, errors.Join(errs...)
+}
+
+func pick(wait bool, waiting, launching func() error) func() error {
+	if wait {
+		return waiting
+	}
+	return launching
+}
+
+// awaitRemovals waits for the removal under way of any agent desired
+// again, so that the new one does not start beside the old one.
+func (g *Group) awaitRemovals(ctx context.Context, desired map[string]*settings) error {
+	for name := range desired {
+		g.mu.RLock()
+		m := g.members[name]
+		g.mu.RUnlock()
+		if m == nil || !m.p.isClosed() {
+			continue
+		}
+		select {
+		case <-m.gone:
+		case <-ctx.Done():
+			return fmt.Errorf("agent %q: waiting for its removal: %w", name, ctx.Err())
+		}
+	}
+	return nil
+}
+
+// launchRestart gives p cfg and has its child replaced (or stopped, if
+// disabled) without waiting: the owner stops the old child under the new
+// settings and starts the new one once it is reaped.
+func launchRestart(ctx context.Context, p *Process, cfg *settings, enabled bool) error {
+	if err := p.update(ctx, cfg); err != nil {
+		return err
+	}
+	if !enabled {
+		return p.launch(reqStop)
+	}
+	return p.launch(reqRestart)
+}
+
+// launchUpdate gives p cfg in place, then follows a change of enabled
+// without waiting.
+func launchUpdate(ctx context.Context, p *Process, cfg *settings, wasEnabled, enabled bool) error {
+	if err := p.update(ctx, cfg); err != nil {
+		return err
+	}
+	switch {
+	case wasEnabled && !enabled:
+		return p.launch(reqStop)
+	case !wasEnabled && enabled:
+		return p.launch(reqStart)
+	}
+	return nil
+}
+
+// launchRemove removes the agent in the background: it is closed to new
+// starts at once and leaves the Group once reaped.
+func (g *Group) launchRemove(name string) error {
+	m, err := g.member(name)
+	if err != nil {
+		return err
+	}
+	m.p.setClosed(true)
+	go func() {
+		if err := g.Remove(context.Background(), name); err != nil {
+			g.log.Error(err, "cannot remove agent", "agent", name)
+		}
+	}()
+	return nil
 }
 
 // restartWith stops p, gives it cfg and starts it again if enabled.

@@ -70,6 +70,9 @@ func (l *loop) run() {
 		select {
 		case r := <-l.requests:
 			l.handle(r)
+			if r.taken != nil {
+				close(r.taken)
+			}
 		case e := <-exited:
 			l.onExit(e)
 		case <-passed:
@@ -390,7 +393,7 @@ func (l *loop) onUnrequestedExit(e Exit, reason Reason) {
 		l.scheduleRestart(e.Time.Add(delay), reason)
 		return
 	}
-	l.failStartWaiters(errors.New(e.String()))
+	l.failStartWaiters(errors.New(e.cause()))
 }
 
 // scheduleRestart enters Backoff for an automatic restart due at due,

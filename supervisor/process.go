@@ -203,6 +203,32 @@ func (p *Process) Wait(ctx context.Context) (Status, error) {
 // none runs, and waits for the answer. A call that finds no owner and may
 // not start one is answered here: Stop succeeds, Signal and Reload fail.
 func (p *Process) call(ctx context.Context, r request, spawn bool) error {
+	l, err := p.deliver(ctx, &r, spawn)
+	if l == nil {
+		return err
+	}
+	return p.await(ctx, l, r)
+}
+
+// launch hands r to the owner and returns once the owner has taken it,
+// without waiting for the outcome (the start, stop or restart goes on
+// and is seen in events and the Status): the non-blocking form of call
+// that Group.Launch uses. Requests taken are served in order.
+func (p *Process) launch(kind reqKind) error {
+	r := request{kind: kind, taken: make(chan struct{})}
+	l, err := p.deliver(context.Background(), &r, kind != reqStop)
+	if l != nil {
+		select {
+		case <-r.taken: // its immediate part is done: a start is Starting
+		case <-l.done:
+		}
+	}
+	return err
+}
+
+// deliver gives r to the owner (starting one when spawn is set) and
+// returns the owner, or nil and the answer when there is none to ask.
+func (p *Process) deliver(ctx context.Context, r *request, spawn bool) (*loop, error) {
 	r.reply = make(chan error, 1)
 	if d, ok := ctx.Deadline(); ok {
 		r.deadline = d
@@ -211,27 +237,24 @@ func (p *Process) call(ctx context.Context, r request, spawn bool) error {
 		l, closed := p.owner(spawn)
 		switch {
 		case l == nil && r.kind == reqStop:
-			return nil
+			return nil, nil
 		case l == nil && r.kind == reqUnhealthy:
-			return fmt.Errorf("agent %q: %w: it is not running", p.name, ErrNotApplicable)
+			return nil, fmt.Errorf("agent %q: %w: it is not running", p.name, ErrNotApplicable)
 		case l == nil && closed:
-			return fmt.Errorf("agent %q: removed: %w", p.name, ErrNotFound)
+			return nil, fmt.Errorf("agent %q: removed: %w", p.name, ErrNotFound)
 		case l == nil:
-			return fmt.Errorf("agent %q: %w", p.name, ErrNotRunning)
+			return nil, fmt.Errorf("agent %q: %w", p.name, ErrNotRunning)
 		}
 		select {
-		case l.requests <- r:
-			return p.await(ctx, l, r)
+		case l.requests <- *r:
+			return l, nil
 		case <-l.done: // the owner ended before taking r: ask the next one
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil, ctx.Err()
 		}
 	}
 }
 
-// await waits for the owner's answer to r. A Stop whose ctx ends first
-// escalates to SIGKILL and still waits (up to killGrace) for the reap, so
-// a returning Stop means the processes are gone.
 func (p *Process) await(ctx context.Context, l *loop, r request) error {
 	select {
 	case err := <-r.reply:
@@ -339,4 +362,5 @@ type request struct {
 	run      uint64    // for reqUnhealthy
 	reason   string    // for reqUnhealthy
 	reply    chan error
+	taken    chan struct{} // closed by the owner once it has handled r, if set
 }

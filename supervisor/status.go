@@ -3,6 +3,7 @@ package supervisor
 import (
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -74,6 +75,19 @@ func (e *Exit) success(codes []int) bool {
 		return false
 	}
 	return e.Code == 0 || slices.Contains(codes, e.Code)
+}
+
+// cause is the exit with the last line of its crash tail, which usually
+// says why: "exit code 1: listen tcp :9100: bind: address already in use".
+func (e *Exit) cause() string {
+	line := strings.TrimRight(e.Tail, "\n")
+	if i := strings.LastIndexByte(line, '\n'); i >= 0 {
+		line = line[i+1:]
+	}
+	if line = strings.TrimSpace(line); line == "" {
+		return e.String()
+	}
+	return e.String() + ": " + line
 }
 
 // String summarises the exit: "exit code 3", "signal SIGKILL", "spawn: ...".

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sync"
 	"time"
@@ -135,13 +136,15 @@ func (d *daemon) apply(ctx context.Context, cfg daemonConfig) error {
 		}
 		specs = append(specs, spec)
 	}
-	res, err := d.group.Apply(ctx, specs)
-	if err != nil && len(res.Added)+len(res.Removed)+len(res.Restarted)+len(res.Updated)+len(res.Unchanged) == 0 {
+	// Launch hands out the starts and stops and returns: the status API
+	// and the other agents never wait for one that is slow to come up.
+	res, err := d.group.Launch(ctx, specs)
+	if errors.Is(err, supervisor.ErrRejected) {
 		discard()
-		return err // rejected: nothing changed
+		return err // nothing changed
 	}
 	if err != nil {
-		d.log.Error(err, "some agents did not start or stop cleanly")
+		d.log.Error(err, "some agents could not be started or stopped")
 	}
 	d.log.Info("agents applied", "added", res.Added, "removed", res.Removed, "restarted", res.Restarted,
 		"updated", res.Updated, "unchanged", res.Unchanged)
@@ -168,7 +171,8 @@ func (d *daemon) apply(ctx context.Context, cfg daemonConfig) error {
 			rt = f
 			d.agents[name] = rt
 		}
-		changed := slices.Contains(res.Added, name) || slices.Contains(res.Restarted, name) || slices.Contains(res.Updated, name)
+		changed := slices.Contains(res.Added, name) || slices.Contains(res.Restarted, name) || slices.Contains(res.Updated, name) ||
+			!reflect.DeepEqual(rt.cfg.HealthCheck, a.HealthCheck) || rt.cfg.SocketPath != a.SocketPath // not part of the Spec
 		if changed || rt.stop == nil {
 			rt.cfg = a
 			d.startHealth(name, rt)

@@ -197,3 +197,28 @@ func alive(pid int) bool {
 	st, err := procfs.ReadStat(pid)
 	return err == nil && st.Live()
 }
+
+// An agent that never becomes ready holds up nothing: the daemon prints
+// its banner and answers its status API while that agent is still
+// starting, and the other agent runs.
+func TestEdgeDaemonDoesNotWaitForASlowAgent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the daemon")
+	}
+	dir := t.TempDir()
+	agent, err := testagent.Build(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(dir, "agents.yaml")
+	cfg := "agents:\n" + agentEntry(agent, "good", dir) +
+		fmt.Sprintf("  - id: never-ready\n    binary_path: %s\n    work_dir: %s\n    notify_ready: true\n    start_timeout: 1h\n", agent, filepath.Join(dir, "never-ready"))
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, cfgPath, filepath.Join(dir, "data"))
+	a := d.waitAgents(t, "good running", func(a map[string]agentJSON) bool { return a["good"].State == "running" })
+	if a["never-ready"].State != "starting" {
+		t.Fatalf("never-ready is %q, want still starting", a["never-ready"].State)
+	}
+}

@@ -117,8 +117,11 @@ func banner(d *daemon, configPath, addr string) {
 	}
 	d.mu.Unlock()
 	fmt.Printf("status:  curl http://%s/agents\n", addr)
-	fmt.Printf("logs:    curl 'http://%s/agents/crasher/logs?n=20'\n", addr)
-	fmt.Printf("control: curl -X POST http://%s/agents/healthy/restart\n", addr)
+	if list := d.group.List(); len(list) > 0 {
+		name := list[0].Name // an agent it runs, whatever the config
+		fmt.Printf("logs:    curl 'http://%s/agents/%s/logs?n=20'\n", addr, name)
+		fmt.Printf("control: curl -X POST http://%s/agents/%s/restart\n", addr, name)
+	}
 	fmt.Printf("stop with Ctrl-C (SIGTERM works too)\n\n")
 }
 

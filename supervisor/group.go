@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -28,7 +29,14 @@ type GroupOptions struct {
 	// Logger receives the Group's own log lines; members log through their
 	// Spec's Logger, or this one when theirs is the zero value.
 	Logger logr.Logger
-	// Store, when set, receives every member's state after each transition.
+	// Store, when set, receives every member's state after each
+	// transition, and what it holds is restored when an agent of the same
+	// name is added again (by a later run of the host): an agent the
+	// operator stopped with Group.Stop stays stopped (held) until
+	// Group.Start or Restart, whatever Apply, Launch or StartAll say, and
+	// an agent's Restarts and LastExit (without its tail) carry on. Not
+	// restored: the child (it did not outlive the host under tend), the
+	// failure streak, the restart window, Status.Run.
 	Store Store
 	// Budget limits automatic restarts across all members.
 	Budget Budget
@@ -41,10 +49,13 @@ type GroupOptions struct {
 // persists their state and shares one restart budget among them. Its
 // methods are safe for concurrent use.
 type Group struct {
-	log    logr.Logger
-	store  Store
-	budget *budgetClock
-	kinds  map[string]Kind
+	log   logr.Logger
+	store Store
+	// restored holds the Store's records of agents not added yet; each
+	// is taken by the first member of its name.
+	restored map[string]Record
+	budget   *budgetClock
+	kinds    map[string]Kind
 
 	mu      sync.RWMutex
 	members map[string]*member
@@ -64,6 +75,10 @@ type member struct {
 	// stored is the time of the last record written for it, so that an
 	// older record never overwrites a newer one.
 	stored time.Time
+	// held: the operator stopped it (Group.Stop); starts by Apply,
+	// Launch and StartAll leave it alone. Atomic: read under g.mu, which
+	// is taken after storeMu, never before.
+	held atomic.Bool
 }
 
 // NewGroup returns an empty Group, or an error naming a bad option.
@@ -73,8 +88,18 @@ func NewGroup(opts GroupOptions) (*Group, error) {
 	}
 	kinds := DefaultKinds()
 	maps.Copy(kinds, opts.Kinds)
-	return &Group{log: opts.Logger, store: opts.Store, budget: newBudgetClock(opts.Budget),
-		kinds: kinds, members: map[string]*member{}}, nil
+	g := &Group{log: opts.Logger, store: opts.Store, budget: newBudgetClock(opts.Budget),
+		kinds: kinds, members: map[string]*member{}, restored: map[string]Record{}}
+	if g.store != nil {
+		records, err := g.store.Load()
+		if err != nil {
+			return nil, fmt.Errorf("state store: %w", err)
+		}
+		for _, r := range records {
+			g.restored[r.Name] = r
+		}
+	}
+	return g, nil
 }
 
 // resolve validates spec the way New does, with the Group's kinds, logger
@@ -113,6 +138,11 @@ func (g *Group) attach(cfg *settings, spec Spec) *Process {
 	p := newFromSettings(cfg)
 	p.group = &g.subs
 	m := &member{p: p, spec: spec, gone: make(chan struct{})}
+	if r, ok := g.restored[cfg.name]; ok {
+		delete(g.restored, cfg.name)
+		p.status.Restarts, p.status.LastExit = r.Restarts, r.LastExit
+		m.held.Store(r.Held)
+	}
 	g.members[cfg.name] = m
 	if g.store != nil {
 		p.Subscribe(func(e Event) { g.persist(m, recordOf(e.Status, e.Time)) })
@@ -132,6 +162,7 @@ func (g *Group) persist(m *member, r Record) {
 		return
 	}
 	m.stored = r.UpdatedAt
+	r.Held = m.held.Load()
 	if err := g.store.Put(r); err != nil {
 		g.log.Error(err, "cannot persist agent state", "agent", r.Name)
 	}
@@ -214,19 +245,23 @@ func (g *Group) Subscribe(fn func(Event)) (cancel func()) {
 	return g.subs.Add(withMissed(fn), Event.String, g.log)
 }
 
-// Start starts the named agent (see Process.Start).
+// Start starts the named agent (see Process.Start), releasing it if the
+// operator held it stopped.
 func (g *Group) Start(ctx context.Context, name string) error {
-	return g.with(name, func(p *Process) error { return p.Start(ctx) })
+	return g.withHold(name, false, func(p *Process) error { return p.Start(ctx) })
 }
 
-// Stop stops the named agent (see Process.Stop).
+// Stop stops the named agent (see Process.Stop) and holds it stopped: it
+// is the operator's decision, which Apply, Launch and StartAll respect
+// and, with a Store, a later run of the host too, until Start or Restart.
 func (g *Group) Stop(ctx context.Context, name string) error {
-	return g.with(name, func(p *Process) error { return p.Stop(ctx) })
+	return g.withHold(name, true, func(p *Process) error { return p.Stop(ctx) })
 }
 
-// Restart restarts the named agent (see Process.Restart).
+// Restart restarts the named agent (see Process.Restart), releasing it
+// if the operator held it stopped.
 func (g *Group) Restart(ctx context.Context, name string) error {
-	return g.with(name, func(p *Process) error { return p.Restart(ctx) })
+	return g.withHold(name, false, func(p *Process) error { return p.Restart(ctx) })
 }
 
 // Reload reloads the named agent (see Process.Reload).
@@ -242,11 +277,25 @@ func (g *Group) with(name string, op func(*Process) error) error {
 	return op(m.p)
 }
 
-// StartAll starts every enabled member in parallel and returns the
+// withHold sets whether the operator holds the agent stopped, records it
+// in the Store, then runs op.
+func (g *Group) withHold(name string, held bool, op func(*Process) error) error {
+	m, err := g.member(name)
+	if err != nil {
+		return err
+	}
+	if m.held.Swap(held) != held && g.store != nil {
+		g.persist(m, recordOf(m.p.Status(), time.Now()))
+	}
+	return op(m.p)
+}
+
+// StartAll starts every enabled member the operator does not hold stopped
+// (see Stop) in parallel and returns the
 // failures joined (errors.Join), each naming its agent. Members already
 // running count as started.
 func (g *Group) StartAll(ctx context.Context) error {
-	enabled := g.snapshot(func(m *member) bool { return m.spec.IsEnabled() })
+	enabled := g.snapshot(func(m *member) bool { return m.spec.IsEnabled() && !m.held.Load() })
 	return parallel(enabled, func(m *member) error {
 		if err := m.p.Start(ctx); err != nil && !errors.Is(err, ErrAlreadyStarted) {
 			return err

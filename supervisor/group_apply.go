@@ -91,22 +91,25 @@ func (g *Group) reconcile(ctx context.Context, specs []Spec, wait bool) (ApplyRe
 		if !ok {
 			p := g.attach(cfg, spec)
 			result.Added = append(result.Added, name)
-			if spec.IsEnabled() {
+			if spec.IsEnabled() && !g.members[name].held.Load() {
 				ops = append(ops, pick(wait, func() error { return p.Start(ctx) }, func() error { return p.launch(reqStart) }))
 			}
 			continue
 		}
 		old := m.spec
 		m.spec = spec
+		// A held agent is started by the operator only.
+		held := m.held.Load()
+		wasEnabled, enabled := old.IsEnabled() && !held, spec.IsEnabled() && !held
 		switch {
 		case !m.p.settings().contract.equal(cfg.contract):
 			result.Restarted = append(result.Restarted, name)
-			ops = append(ops, pick(wait, func() error { return restartWith(ctx, m.p, cfg, spec.IsEnabled()) },
-				func() error { return launchRestart(ctx, m.p, cfg, spec.IsEnabled()) }))
+			ops = append(ops, pick(wait, func() error { return restartWith(ctx, m.p, cfg, enabled) },
+				func() error { return launchRestart(ctx, m.p, cfg, enabled) }))
 		case !sameSupervision(old, spec):
 			result.Updated = append(result.Updated, name)
-			ops = append(ops, pick(wait, func() error { return updateWith(ctx, m.p, cfg, old.IsEnabled(), spec.IsEnabled()) },
-				func() error { return launchUpdate(ctx, m.p, cfg, old.IsEnabled(), spec.IsEnabled()) }))
+			ops = append(ops, pick(wait, func() error { return updateWith(ctx, m.p, cfg, wasEnabled, enabled) },
+				func() error { return launchUpdate(ctx, m.p, cfg, wasEnabled, enabled) }))
 		default:
 			result.Unchanged = append(result.Unchanged, name)
 			ops = append(ops, func() error { return m.p.update(ctx, cfg) })

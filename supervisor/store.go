@@ -24,12 +24,17 @@ type Record struct {
 	LastExit  *Exit     `json:"last_exit,omitempty"` // without the output tail
 	StartedAt time.Time `json:"started_at,omitzero"` // when that child was spawned
 	UpdatedAt time.Time `json:"updated_at"`          // when this record was taken
+	// Held is set when the operator stopped the agent (Group.Stop) and
+	// cleared when it is started again (Group.Start, Restart): a Group
+	// that reads the record back leaves a held agent stopped.
+	Held bool `json:"held,omitempty"`
 }
 
 // Store persists the agents' metadata. A Group calls Put after every
 // transition, from the agent's event goroutine, and Delete when an agent is
-// removed; an error is logged and never stops supervision. Implementations
-// must be safe for concurrent use.
+// removed; an error is logged and never stops supervision. NewGroup calls
+// Load once, to restore what a previous run of the host left (see
+// GroupOptions.Store). Implementations must be safe for concurrent use.
 type Store interface {
 	Put(Record) error
 	Delete(name string) error

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -102,4 +103,56 @@ func throwawayUser(t *testing.T) (name, bin string) {
 		os.Chmod(dir, 0o755)
 	}
 	return name, bin
+}
+
+// The environment file's lines, in systemd's syntax, override Env; a
+// child without PATH gets systemd's default; errors name the line.
+func TestEnvFile(t *testing.T) {
+	path := tempFile(t, "agent.env")
+	content := "# comment\n; another\n\nA=from-file\nB = \"two words \\\"quoted\\\"\"\nC='lit $x'\nD=cont\\\ninued\n"
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env, err := buildEnv([]string{"A=from-env", "E=kept"}, path, false)
+	want := []string{"A=from-file", "E=kept", `B=two words "quoted"`, "C=lit $x", "D=continued", defaultPath}
+	if err != nil || !slices.Equal(env, want) {
+		t.Fatalf("env %q, %v; want %q", env, err, want)
+	}
+	if env, err := buildEnv([]string{"PATH=/opt/bin"}, "-/nonexistent/agent.env", false); err != nil || !slices.Equal(env, []string{"PATH=/opt/bin"}) {
+		t.Fatalf("optional missing file with PATH set: %q, %v", env, err)
+	}
+	if _, err := buildEnv(nil, "/nonexistent/agent.env", false); err == nil || !strings.Contains(err.Error(), "env_file") {
+		t.Fatalf("missing env file: %v", err)
+	}
+	os.WriteFile(path, []byte("OK=1\nnot an assignment\n"), 0o600)
+	if _, err := buildEnv(nil, path, false); err == nil || !strings.Contains(err.Error(), "line 2") {
+		t.Fatalf("bad line: %v, want line 2 named", err)
+	}
+}
+
+// A child started with an empty Env finds programs by name.
+func TestDefaultPathReachesTheChild(t *testing.T) {
+	var out lockedWriter
+	spec := agentSpec(t, "-print-env", "PATH")
+	spec.Stdout = &out
+	p := newProcess(t, spec)
+	if err := p.Start(ctxTimeout(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	waitOutput(t, &out, defaultPath+"\n")
+}
+
+func FuzzParseEnvFile(f *testing.F) {
+	f.Add([]byte("A=1\nB=\"x\\\"y\"\n# c\nC='z'\\\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		env, err := parseEnvFile(data)
+		if err != nil {
+			return
+		}
+		for _, e := range env {
+			if k, _, ok := strings.Cut(e, "="); !ok || !validEnvKey(k) {
+				t.Fatalf("entry %q from %q", e, data)
+			}
+		}
+	})
 }

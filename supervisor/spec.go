@@ -44,9 +44,18 @@ type Spec struct {
 	Args []string `json:"args,omitempty"`
 	// Dir is the working directory; empty means the host's. It must exist.
 	Dir string `json:"work_dir,omitempty"`
-	// Env is the child's whole environment as "KEY=value" entries. The host's
-	// environment is not passed on unless InheritEnv is set.
+	// Env is the child's environment as "KEY=value" entries. The host's
+	// environment is not passed on unless InheritEnv is set; a child whose
+	// environment sets no PATH gets systemd's default
+	// (/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin), and
+	// nothing else (no HOME, LANG or TZ unless given).
 	Env []string `json:"env,omitempty"`
+	// EnvFile adds the KEY=VALUE lines of a file in systemd's
+	// EnvironmentFile= syntax (# comments, quotes, trailing-backslash
+	// continuation), which override Env; "-/path" makes a missing file
+	// no error. It is read when the Spec is validated (New, Apply), so an
+	// edit takes effect at the next Apply, which restarts the agent.
+	EnvFile string `json:"env_file,omitempty"`
 	// InheritEnv starts the child with the host's environment, overridden
 	// by Env.
 	InheritEnv bool `json:"inherit_env,omitempty"`

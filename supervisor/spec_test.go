@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -77,7 +78,7 @@ func TestNewAppliesDefaults(t *testing.T) {
 	if c.startWait != time.Second || c.stopTimeout != 30*time.Second || c.stopSignal.String() != "terminated" ||
 		c.reloadSignal.String() != "hangup" || c.policy != RestartAlways || c.maxRestarts != 10 ||
 		c.window != 10*time.Minute || c.resetAfter != 5*time.Minute || c.retryFailedAfter != 30*time.Minute ||
-		c.tailBytes != 4096 || len(c.contract.env) != 0 || c.contract.env == nil {
+		c.tailBytes != 4096 || !slices.Equal(c.contract.env, []string{defaultPath}) {
 		t.Fatalf("defaults not applied: %+v", c)
 	}
 	if _, ok := c.backoff.(backoff.Exponential); !ok {
@@ -155,5 +156,24 @@ func TestStatusJSON(t *testing.T) {
 	}
 	if diff := cmp.Diff(st, back); diff != "" {
 		t.Fatalf("round trip (-want +got):\n%s", diff)
+	}
+}
+
+// A disabled agent whose binary is not installed does not reject the set
+// it is in; enabling it does, naming the key.
+func TestDisabledAgentNeedsNoBinary(t *testing.T) {
+	off := false
+	spec := agentSpec(t)
+	spec.Path, spec.Enabled = "/opt/not-installed/agent", &off
+	if _, err := New(spec); err != nil {
+		t.Fatalf("disabled agent without its binary: %v", err)
+	}
+	spec.Enabled = nil
+	if _, err := New(spec); err == nil || !strings.Contains(err.Error(), "binary_path") {
+		t.Fatalf("enabled agent without its binary: %v, want binary_path named", err)
+	}
+	spec.Path, spec.Enabled = "relative/agent", &off
+	if _, err := New(spec); err == nil || !strings.Contains(err.Error(), "absolute") {
+		t.Fatalf("disabled agent with a relative path: %v", err)
 	}
 }

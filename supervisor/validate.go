@@ -114,13 +114,19 @@ func (s Spec) resolveValue(kinds map[string]Kind) (settings, error) {
 	if s.ParentDeathSignal != 0 && runtime.GOOS != "linux" {
 		return settings{}, config.Invalid("parent_death_signal", s.ParentDeathSignal, "is only supported on Linux")
 	}
-	if err := checkBinary(s.Path); err != nil {
+	// A disabled agent's binary and work dir may be absent (not
+	// installed on this device); they are checked once it is enabled.
+	if s.IsEnabled() {
+		if err := checkBinary(s.Path); err != nil {
+			return settings{}, err
+		}
+		if err := checkDir(s.Dir); err != nil {
+			return settings{}, err
+		}
+	} else if err := checkBinaryPath(s.Path); err != nil {
 		return settings{}, err
 	}
-	if err := checkDir(s.Dir); err != nil {
-		return settings{}, err
-	}
-	if out.contract.env, err = buildEnv(s.Env, s.InheritEnv); err != nil {
+	if out.contract.env, err = buildEnv(s.Env, s.EnvFile, s.InheritEnv); err != nil {
 		return settings{}, err
 	}
 	if out.contract.cred, err = lookupCredential(s.User, s.Group, s.Groups); err != nil {
@@ -197,12 +203,20 @@ func validateName(key, name string) error {
 	return nil
 }
 
-func checkBinary(path string) error {
+// checkBinaryPath checks the form of binary_path: set and absolute.
+func checkBinaryPath(path string) error {
 	if path == "" {
 		return config.Invalid("binary_path", `""`, "must not be empty")
 	}
 	if !filepath.IsAbs(path) {
 		return config.Invalid("binary_path", path, "must be an absolute path")
+	}
+	return nil
+}
+
+func checkBinary(path string) error {
+	if err := checkBinaryPath(path); err != nil {
+		return err
 	}
 	info, err := os.Stat(path)
 	if err != nil {
@@ -240,16 +254,32 @@ func describeStatError(err error) string {
 
 // buildEnv checks that every entry is KEY=value and, with inherit, lays the
 // entries over the host's environment (later entries win, as in exec.Cmd).
-func buildEnv(entries []string, inherit bool) ([]string, error) {
+// buildEnv is the child's environment: the host's if inherit, then
+// entries, then envFile's (which win, as systemd's EnvironmentFile= over
+// Environment=), and systemd's default PATH when none of them sets one.
+func buildEnv(entries []string, envFile string, inherit bool) ([]string, error) {
 	for _, e := range entries {
 		if k, _, ok := strings.Cut(e, "="); !ok || k == "" || strings.ContainsRune(e, 0) {
 			return nil, config.Invalid("env", fmt.Sprintf("%q", e), `entries must look like "KEY=value"`)
 		}
 	}
-	if !inherit {
-		return append([]string{}, entries...), nil
+	var env []string
+	if inherit {
+		env = os.Environ()
 	}
-	return dedupEnv(append(os.Environ(), entries...)), nil
+	env = append(env, entries...)
+	if envFile != "" {
+		fromFile, err := readEnvFile(envFile)
+		if err != nil {
+			return nil, err
+		}
+		env = append(env, fromFile...)
+	}
+	env = dedupEnv(env)
+	if !slices.ContainsFunc(env, func(e string) bool { return strings.HasPrefix(e, "PATH=") }) {
+		env = append(env, defaultPath)
+	}
+	return env, nil
 }
 
 // dedupEnv keeps the last value of each key, in the order of first sight.

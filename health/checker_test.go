@@ -164,3 +164,29 @@ func TestSpecFromDaemonConfig(t *testing.T) {
 		t.Fatal("heartbeat_timeout without a heartbeat source accepted")
 	}
 }
+
+// Validate names each bad key of a health_check section.
+func TestSpecValidate(t *testing.T) {
+	for _, tc := range []struct {
+		spec Spec
+		key  string
+	}{
+		{Spec{Config: Config{Interval: config.Duration(-time.Second)}}, "interval"},
+		{Spec{Config: Config{Interval: config.Duration(time.Second), Timeout: config.Duration(time.Second)}}, "timeout"},
+		{Spec{HTTPEndpoint: "127.0.0.1:9100/metrics"}, "http_endpoint"},
+		{Spec{HTTPEndpoint: "ftp://host/x"}, "http_endpoint"},
+		{Spec{TCPAddress: "localhost"}, "tcp_address"},
+		{Spec{CPUThreshold: -1}, "cpu_threshold"},
+		{Spec{HeartbeatTimeout: config.Duration(-1)}, "heartbeat_timeout"},
+		{Spec{Exec: []string{"check.sh"}}, "exec"},
+	} {
+		err := tc.spec.Validate()
+		var fe *config.FieldError
+		if !errors.As(err, &fe) || fe.Field != tc.key {
+			t.Errorf("%+v: %v, want a field error on %s", tc.spec, err, tc.key)
+		}
+	}
+	if err := (Spec{HTTPEndpoint: "http://127.0.0.1:9100/metrics", TCPAddress: "127.0.0.1:22"}).Validate(); err != nil {
+		t.Errorf("a good spec: %v", err)
+	}
+}

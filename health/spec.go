@@ -1,6 +1,10 @@
 package health
 
 import (
+	"math"
+	"net"
+	"net/url"
+	"path/filepath"
 	"time"
 
 	"github.com/tend-dev/tend/config"
@@ -31,19 +35,50 @@ type Spec struct {
 	Exec []string `json:"exec,omitempty"`
 }
 
-// Checks builds the probes s asks for: the process-alive probe on pid
-// always, a heartbeat probe when HeartbeatTimeout is set (hb must then be
-// the Heartbeat the agent's reports feed; see NewHeartbeat), resources
-// when a threshold is set, and the HTTP, TCP and exec probes when given.
+// Validate checks every key of s, the Checker's timing included, and
+// names the first bad one (*config.FieldError): durations not negative,
+// timeout shorter than interval, thresholds in range, the HTTP endpoint
+// an http or https URL with a host, the TCP address a host:port, the exec
+// probe an absolute program. A host validates a reloaded config with it
+// before anything changes.
+func (s Spec) Validate() error {
+	cfg := s.Config
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	switch {
+	case s.HeartbeatTimeout < 0:
+		return config.Invalid("heartbeat_timeout", s.HeartbeatTimeout, "must not be negative")
+	case s.CPUThreshold < 0 || math.IsNaN(s.CPUThreshold) || math.IsInf(s.CPUThreshold, 0):
+		return config.Invalid("cpu_threshold", s.CPUThreshold, "must be a percentage of one core, not negative")
+	case s.Sustain < 0:
+		return config.Invalid("sustain", s.Sustain, "must not be negative")
+	}
+	if s.HTTPEndpoint != "" {
+		u, err := url.Parse(s.HTTPEndpoint)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return config.Invalid("http_endpoint", s.HTTPEndpoint, "must be an http:// or https:// URL with a host")
+		}
+	}
+	if s.TCPAddress != "" {
+		if _, port, err := net.SplitHostPort(s.TCPAddress); err != nil || port == "" {
+			return config.Invalid("tcp_address", s.TCPAddress, "must be host:port")
+		}
+	}
+	if len(s.Exec) > 0 && !filepath.IsAbs(s.Exec[0]) {
+		return config.Invalid("exec", s.Exec[0], "the program must be an absolute path")
+	}
+	return nil
+}
+
+// Checks builds the probes s asks for, after Validate: the process-alive
+// probe on pid always, a heartbeat probe when HeartbeatTimeout is set (hb
+// must then be the Heartbeat the agent's reports feed; see NewHeartbeat),
+// resources when a threshold is set, and the HTTP, TCP and exec probes
+// when given.
 func (s Spec) Checks(pid func() int, hb *Heartbeat) ([]Check, error) {
-	if s.HeartbeatTimeout < 0 {
-		return nil, config.Invalid("heartbeat_timeout", s.HeartbeatTimeout, "must not be negative")
-	}
-	if s.CPUThreshold < 0 {
-		return nil, config.Invalid("cpu_threshold", s.CPUThreshold, "must not be negative")
-	}
-	if s.Sustain < 0 {
-		return nil, config.Invalid("sustain", s.Sustain, "must not be negative")
+	if err := s.Validate(); err != nil {
+		return nil, err
 	}
 	checks := []Check{{Name: "process", Probe: ProcessAlive(pid)}}
 	if s.HeartbeatTimeout > 0 {

@@ -136,6 +136,13 @@ func (d *daemon) apply(ctx context.Context, cfg daemonConfig) error {
 		}
 		specs = append(specs, spec)
 	}
+	// Watch before anything starts, so that an edit made while an agent
+	// comes up is not missed.
+	for _, a := range cfg.Agents {
+		if a.ConfigFile != "" {
+			d.watcher.Add(a.ConfigFile)
+		}
+	}
 	// Launch hands out the starts and stops and returns: the status API
 	// and the other agents never wait for one that is slow to come up.
 	res, err := d.group.Launch(ctx, specs)
@@ -176,9 +183,6 @@ func (d *daemon) apply(ctx context.Context, cfg daemonConfig) error {
 		if changed || rt.stop == nil {
 			rt.cfg = a
 			d.startHealth(name, rt)
-		}
-		if a.ConfigFile != "" {
-			d.watcher.Add(a.ConfigFile)
 		}
 	}
 	return nil
@@ -278,6 +282,10 @@ func (d *daemon) onFileChange(ctx context.Context, c reload.Change) {
 		}
 		return
 	}
+	if c.Removed {
+		d.log.Info("agent config file removed; its agents keep running as they are", "path", c.Path)
+		return
+	}
 	d.mu.Lock()
 	var names []string
 	for name, rt := range d.agents {
@@ -294,7 +302,7 @@ func (d *daemon) onFileChange(ctx context.Context, c reload.Change) {
 		case err != nil:
 			d.log.Error(err, "cannot reload agent", "agent", name)
 		default:
-			d.log.Info("agent config changed; sent the reload signal", "agent", name, "hash", c.Hash[:12])
+			d.log.Info("agent config changed; sent the reload signal", "agent", name, "sha256", c.Hash)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -220,5 +221,88 @@ func TestEdgeDaemonDoesNotWaitForASlowAgent(t *testing.T) {
 	a := d.waitAgents(t, "good running", func(a map[string]agentJSON) bool { return a["good"].State == "running" })
 	if a["never-ready"].State != "starting" {
 		t.Fatalf("never-ready is %q, want still starting", a["never-ready"].State)
+	}
+}
+
+// The daemon survives every file operation on every file it watches: its
+// own config and an agent's config_file are removed, truncated, replaced
+// by a directory and made unreadable in turn, and the agent keeps
+// running, the status API answering throughout.
+func TestEdgeDaemonSurvivesFileOperations(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the daemon")
+	}
+	dir := t.TempDir()
+	agent, err := testagent.Build(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	agentCfg := filepath.Join(dir, "agent.conf")
+	os.WriteFile(agentCfg, []byte("valid: true\n"), 0o644)
+	cfgPath := filepath.Join(dir, "daemon.yaml")
+	cfg := "agents:\n" + agentEntry(agent, "a", dir, "-hup") + "    config_file: " + agentCfg + "\n"
+	os.WriteFile(cfgPath, []byte(cfg), 0o644)
+	d := startDaemon(t, cfgPath, filepath.Join(dir, "data"))
+	pid := d.waitAgents(t, "a running", allRunning("a"))["a"].PID
+	for _, path := range []string{agentCfg, cfgPath} {
+		for _, op := range []struct {
+			name string
+			do   func() error
+		}{
+			{"remove", func() error { return os.Remove(path) }},
+			{"recreate", func() error { return os.WriteFile(path, []byte("valid: true\n"), 0o644) }},
+			{"truncate", func() error { return os.Truncate(path, 0) }},
+			{"chmod 000", func() error { return os.Chmod(path, 0) }},
+			{"chmod back", func() error { return os.Chmod(path, 0o644) }},
+			{"replace with a directory", func() error { os.Remove(path); return os.Mkdir(path, 0o755) }},
+			{"restore", func() error { os.Remove(path); return os.WriteFile(path, []byte("valid: true\n"), 0o644) }},
+		} {
+			if err := op.do(); err != nil {
+				t.Fatalf("%s %s: %v", op.name, path, err)
+			}
+			time.Sleep(300 * time.Millisecond) // past the watcher's debounce: the kernel's events, not tend's timing
+			if d.cmd.ProcessState != nil {
+				t.Fatalf("the daemon died after %s of %s", op.name, path)
+			}
+			if a := d.agents(t); a["a"].State != "running" {
+				t.Fatalf("after %s of %s: %+v", op.name, path, a)
+			}
+		}
+	}
+	if now := d.agents(t)["a"].PID; now != pid {
+		t.Fatalf("the agent was restarted (pid %d, was %d): edits of its file are reloads", now, pid)
+	}
+}
+
+// The shipped exporters.yaml runs as the README says, with no hand steps:
+// both exporters from Debian's packages come up and are served.
+func TestShippedExportersConfigRuns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the daemon")
+	}
+	for _, bin := range []string{"/usr/bin/prometheus-node-exporter", "/usr/bin/prometheus-blackbox-exporter", "/etc/prometheus/blackbox.yml"} {
+		if _, err := os.Stat(bin); err != nil {
+			t.Skipf("%s absent (Debian packages prometheus-node-exporter, prometheus-blackbox-exporter)", bin)
+		}
+	}
+	for _, addr := range []string{"127.0.0.1:9100", "127.0.0.1:9115"} {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Skipf("%s is taken here: %v", addr, err)
+		}
+		l.Close()
+	}
+	d := startDaemon(t, filepath.Join("configs", "exporters.yaml"), t.TempDir())
+	d.waitAgents(t, "both exporters running", allRunning("node-exporter", "blackbox-exporter"))
+	for _, url := range []string{"http://127.0.0.1:9100/metrics", "http://127.0.0.1:9115/-/healthy"} {
+		resp, err := http.Get(url)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %v %v", url, err, resp)
+		}
+		resp.Body.Close()
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	if err := d.cmd.Wait(); err != nil {
+		t.Fatalf("daemon exit: %v", err)
 	}
 }

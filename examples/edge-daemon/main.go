@@ -37,10 +37,22 @@ func main() {
 	}
 }
 
+// defaultListen is the status API's address unless -listen says otherwise.
+const defaultListen = "127.0.0.1:8080"
+
+// defaultDataDir is per user, so that two users' daemons on one machine
+// do not share state and logs.
+func defaultDataDir() string {
+	if dir, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(dir, "tend-edge-daemon")
+	}
+	return filepath.Join(os.TempDir(), fmt.Sprintf("tend-edge-daemon-%d", os.Getuid()))
+}
+
 func run() error {
 	configPath := flag.String("config", "", "daemon config file (YAML or JSON, the daemon config format); empty runs the built-in demo")
-	dataDir := flag.String("data", filepath.Join(os.TempDir(), "tend-edge-daemon"), "state file, and logs of agents without a work_dir")
-	listen := flag.String("listen", "127.0.0.1:8080", "address of the status API")
+	dataDir := flag.String("data", defaultDataDir(), "state file, and logs of agents without a work_dir")
+	listen := flag.String("listen", defaultListen, "address of the status API; when the default is taken, a free port (printed)")
 	shutdownTimeout := flag.Duration("shutdown-timeout", 20*time.Second, "how long shutdown may take before agents are killed")
 	flag.Parse()
 
@@ -74,6 +86,9 @@ func run() error {
 		return err
 	}
 	ln, err := net.Listen("tcp", *listen)
+	if errors.Is(err, syscall.EADDRINUSE) && *listen == defaultListen {
+		ln, err = net.Listen("tcp", "127.0.0.1:0") // another user's daemon has 8080
+	}
 	if err != nil {
 		d.shutdown(context.Background())
 		return fmt.Errorf("status API: %w", err)

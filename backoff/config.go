@@ -15,6 +15,11 @@ import (
 // are the keys. Omitted keys take Exponential's defaults.
 type Config struct {
 	// Base is the first backoff delay (Exponential.Initial). Default 1s.
+	// Under supervisor it is the wait before the *second* restart of a
+	// failure streak: the first is immediate (as in the daemon config
+	// format's original daemon), unless the restart section's first_delay
+	// says otherwise. Readers of systemd's RestartSec, which delays the
+	// first restart too, should set first_delay.
 	Base config.Duration `json:"backoff_base,omitempty"`
 	// Max caps every delay. Default max(60s, backoff_base).
 	Max config.Duration `json:"backoff_max,omitempty"`

@@ -97,7 +97,8 @@
 // restarted; an exit code in PreventExitCodes moves to Failed; then the
 // policy (always, on-failure, never) decides. Every unrequested exit, during
 // Starting or Running, extends the failure streak n. The first restart of a
-// streak is immediate, restart k waits Backoff.Delay(k-1) from the reap, and
+// streak is immediate (or waits RestartSpec.FirstDelay, systemd's
+// RestartSec), restart k waits Backoff.Delay(k-1) from the reap, and
 // a run that stays Running for ResetAfter clears the streak. More than
 // MaxRestarts automatic restarts within RestartWindow move to Failed;
 // RetryFailedAfter later the agent tries again with its counters cleared.

@@ -383,7 +383,7 @@ func (l *loop) onUnrequestedExit(e Exit, reason Reason) {
 		l.enterFailed(ReasonRestartLimit, slices.Clone(l.recentExits))
 	default:
 		l.st.Streak++
-		delay := time.Duration(0)
+		delay := l.cfg.firstDelay
 		if l.st.Streak > 1 {
 			delay = l.cfg.backoff.Delay(l.st.Streak - 1)
 		}

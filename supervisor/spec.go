@@ -224,8 +224,16 @@ type RestartSpec struct {
 	// itself. Zero means 30m; negative keeps it Failed until Start.
 	RetryFailedAfter config.Duration `json:"retry_failed_after,omitempty"`
 
+	// FirstDelay is the wait before the first automatic restart of a
+	// failure streak. Zero (the default) restarts at once, as the daemon
+	// config format's original daemon did; the backoff (backoff_base ...)
+	// paces the restarts after it. Set it, like systemd's RestartSec, for
+	// an agent that must not come back at once (one that would hammer a
+	// backend, or whose port needs a moment).
+	FirstDelay config.Duration `json:"first_delay,omitempty"`
 	// Config holds backoff_base, backoff_max, backoff_multiplier and
-	// backoff_jitter, used when Backoff is nil.
+	// backoff_jitter, used when Backoff is nil: backoff_base is the wait
+	// before the second restart of a streak.
 	backoff.Config
 	// Backoff, when set, paces restarts instead of the Config keys.
 	Backoff backoff.Policy `json:"-"`

@@ -42,6 +42,7 @@ type settings struct {
 	window           time.Duration
 	resetAfter       time.Duration
 	retryFailedAfter time.Duration
+	firstDelay       time.Duration
 	backoff          backoff.Policy
 	stdout, stderr   io.Writer
 	tailBytes        int
@@ -143,6 +144,7 @@ func (s Spec) resolveValue(kinds map[string]Kind) (settings, error) {
 		{"stop_timeout", s.StopTimeout, DefaultStopTimeout, &out.stopTimeout},
 		{"restart.restart_window", s.Restart.RestartWindow, DefaultRestartWindow, &out.window},
 		{"restart.reset_after", s.Restart.ResetAfter, DefaultResetAfter, &out.resetAfter},
+		{"restart.first_delay", s.Restart.FirstDelay, 0, &out.firstDelay},
 	}
 	for _, d := range durations {
 		if d.val < 0 {

@@ -218,3 +218,20 @@ func TestVirtualSpawnFailurePacing(t *testing.T) {
 		}
 	})
 }
+
+// first_delay paces the first restart of a streak; the backoff the rest.
+func TestVirtualFirstDelay(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &fakeChildren{behave: func(int) fakeRun { return fakeRun{exitAfter: 100 * ms, code: 1} }}
+		p := fakeProcess(t, Spec{Restart: RestartSpec{MaxRestarts: -1, FirstDelay: config.Duration(3 * time.Second),
+			Backoff: backoff.Constant(time.Second)}}, f)
+		started := startInBackground(p)
+		time.Sleep(5500 * ms)
+		stopNow(t, p)
+		<-started
+		want := []time.Duration{0, 3100 * ms, 4200 * ms, 5300 * ms}
+		if got := f.spawnOffsets(); !slices.Equal(got, want) {
+			t.Fatalf("spawns at %v, want %v", got, want)
+		}
+	})
+}

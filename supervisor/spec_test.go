@@ -124,11 +124,12 @@ restart:
 
 func TestSpecDecodeErrorsNameTheKey(t *testing.T) {
 	for doc, want := range map[string]string{
-		"name: a\nbogus: 1\n":                 `field "bogus": json: unknown field "bogus"`,
-		"name: a\nrestart:\n  max_retries: x": `field "restart.max_retries"`,
-		"name: a\nstop_timeout: 5 seconds\n":  `field "stop_timeout": duration "5 seconds"`,
-		"name: a\nstop_signal: SIGFOO\n":      `field "stop_signal": signal "SIGFOO"`,
-		"name: a\nrestart:\n  policy: [x]\n":  `field "restart.policy"`,
+		"name: a\nbogus: 1\n":                 `field "bogus" (line 2): json: unknown field "bogus"`,
+		"name: a\nrestart:\n  max_retries: x": `field "restart.max_retries" (line 3)`,
+		"name: a\nstop_timeout: 5 seconds\n":  `field "stop_timeout" (line 2): duration "5 seconds"`,
+		"name: a\nstop_signal: SIGFOO\n":      `field "stop_signal" (line 2): signal "SIGFOO"`,
+		"name: a\nrestart:\n  policy: [x]\n":  `field "restart.policy" (line 3)`,
+		"name: a\nrestart:\n  max_retires: 3": `field "restart.max_retires" (line 3): json: unknown field "max_retires"; did you mean "max_retries"?`,
 	} {
 		var s Spec
 		err := decode.Strict([]byte(doc), &s)

@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"sort"
 	"strconv"
+	"strings"
 
 	"sigs.k8s.io/yaml"
 )
@@ -33,10 +34,22 @@ func Strict(data []byte, v any) error {
 	if json.Unmarshal(js, &doc) != nil {
 		return err
 	}
-	if path := locate(reflect.TypeOf(v).Elem(), doc, nil); path != "" {
-		return fmt.Errorf("field %q: %w", path, err)
+	t := reflect.TypeOf(v).Elem()
+	path := locate(t, doc, nil)
+	if path == nil {
+		return err
 	}
-	return err
+	where := ""
+	if line := lineOf(data, path); line > 0 {
+		where = fmt.Sprintf(" (line %d)", line)
+	}
+	hint := ""
+	if last := path[len(path)-1]; !last.isIndex && strings.Contains(err.Error(), "unknown field") {
+		if near := closest(last.key, knownKeys(t, path[:len(path)-1])); near != "" {
+			hint = fmt.Sprintf("; did you mean %q?", near)
+		}
+	}
+	return fmt.Errorf("field %q%s: %w%s", render(path), where, err, hint)
 }
 
 func decodeStrict(js []byte, v any) error {
@@ -46,10 +59,11 @@ func decodeStrict(js []byte, v any) error {
 }
 
 // locate finds the deepest key path whose value alone fails to decode into
-// a fresh value of t, by decoding the document cut down to that one path.
-func locate(t reflect.Type, node any, steps []step) string {
+// a fresh value of t, by decoding the document cut down to that one path;
+// nil if there is none.
+func locate(t reflect.Type, node any, steps []step) []step {
 	if len(steps) > 0 && fails(t, steps, emptied(node)) {
-		return "" // the container itself is wrong here, not something in it
+		return nil // the container itself is wrong here, not something in it
 	}
 	switch n := node.(type) {
 	case map[string]any:
@@ -61,24 +75,24 @@ func locate(t reflect.Type, node any, steps []step) string {
 		for _, k := range keys {
 			path := append(append([]step(nil), steps...), step{key: k})
 			if fails(t, path, n[k]) {
-				if deeper := locate(t, n[k], path); deeper != "" {
+				if deeper := locate(t, n[k], path); deeper != nil {
 					return deeper
 				}
-				return render(path)
+				return path
 			}
 		}
 	case []any:
 		for i, e := range n {
 			path := append(append([]step(nil), steps...), step{index: i, isIndex: true})
 			if fails(t, path, e) {
-				if deeper := locate(t, e, path); deeper != "" {
+				if deeper := locate(t, e, path); deeper != nil {
 					return deeper
 				}
-				return render(path)
+				return path
 			}
 		}
 	}
-	return ""
+	return nil
 }
 
 // emptied returns an empty container of node's kind.

@@ -29,15 +29,18 @@ type decodeFile struct {
 
 func TestDecodeNamesTheKeyPath(t *testing.T) {
 	tests := map[string]string{
-		"agents:\n- name: a\n- name: b\n  restart:\n    backoff_base: soon\n": `field "agents[1].restart.backoff_base": duration "soon"`,
-		"agents:\n- name: a\n  restart:\n    max_retries: lots\n":             `field "agents[0].restart.max_retries"`,
-		"agents:\n- name: a\n  restrt: {}\n":                                  `field "agents[0].restrt": json: unknown field "restrt"`,
-		"agent: {}\n":                                                         `field "agent"`,
+		"agents:\n- name: a\n- name: b\n  restart:\n    backoff_base: soon\n":          `field "agents[1].restart.backoff_base" (line 5): duration "soon"`,
+		"agents:\n- name: a\n  restart:\n    max_retries: lots\n":                      `field "agents[0].restart.max_retries" (line 4)`,
+		"agents:\n- name: a\n  restrt: {}\n":                                           `field "agents[0].restrt" (line 3): json: unknown field "restrt"; did you mean "restart"?`,
+		"agents:\n- name: a\n  nmae: x\n":                                              `field "agents[0].nmae" (line 3): json: unknown field "nmae"; did you mean "name"?`,
+		"agents:\n- name: a\n  zzzzzz: x\n":                                            `json: unknown field "zzzzzz"`,
+		"{\"agents\": [{\"name\": \"a\"},\n {\"restart\": {\"max_retries\": \"x\"}}]}": `field "agents[1].restart.max_retries" (line 2)`,
+		"agent: {}\n": `field "agent"`,
 	}
 	for doc, want := range tests {
 		var f decodeFile
 		err := Strict([]byte(doc), &f)
-		if err == nil || !strings.Contains(err.Error(), want) {
+		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(doc, "zzzzzz") && strings.Contains(err.Error(), "did you mean") {
 			t.Errorf("%q: %v, want %s", doc, err, want)
 		}
 	}

@@ -22,5 +22,5 @@ func ExampleStrict() {
 	fmt.Println(err)
 	// Output:
 	// filebeat 30s <nil>
-	// field "agents[0].timeout": duration "soon": want a value such as "30s" or "1m30s": time: invalid duration "soon"
+	// field "agents[0].timeout" (line 3): duration "soon": want a value such as "30s" or "1m30s": time: invalid duration "soon"
 }

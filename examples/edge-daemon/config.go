@@ -90,6 +90,17 @@ func parseConfig(data []byte) (daemonConfig, error) {
 	if err := decode.Strict(data, &file); err != nil {
 		return daemonConfig{}, err
 	}
+	// Checked as written first, so that a bad key or value is named where
+	// the user wrote it (agent_defaults.restart.backoff_base, line 7), not
+	// under each agent it is merged into.
+	var asWritten struct {
+		AgentDefaults agentConfig   `json:"agent_defaults"`
+		Agents        []agentConfig `json:"agents"`
+		Agent         agentConfig   `json:"agent"`
+	}
+	if err := decode.Strict(data, &asWritten); err != nil {
+		return daemonConfig{}, err
+	}
 	var c daemonConfig
 	entries := file.Agents
 	switch {

@@ -55,14 +55,16 @@ func TestAgentsWinOverAgentWithWarning(t *testing.T) {
 
 func TestBadConfigNamesAgentAndKey(t *testing.T) {
 	for doc, want := range map[string]string{
-		"agents:\n- id: a\n  restart:\n    max_retries: many\n":           "id a",
-		"agents:\n- id: a\n  health_check:\n    interval: often\n":        `"often"`,
-		"agents:\n- id: a\n  helth_check: {}\n":                           `unknown field "helth_check"`,
-		"agents:\n- id: a\n- id: a\n":                                     `"a" is used twice`,
-		"agents:\n- id: a/b\n":                                            "path separators",
-		"agent_defaults: {}\n":                                            "no agents",
-		"agents:\n- id: a\nextra: 1\n":                                    `unknown field "extra"`,
-		"agents:\n- id: x\n  restart:\n    backoff_base: 10s\n  bad: 1\n": "id x",
+		"agents:\n- id: a\n  restart:\n    max_retries: many\n":                 `"agents[0].restart.max_retries" (line 4)`,
+		"agents:\n- id: a\n  health_check:\n    interval: often\n":              `"often"`,
+		"agents:\n- id: a\n  helth_check: {}\n":                                 `unknown field "helth_check"`,
+		"agents:\n- id: a\n- id: a\n":                                           `"a" is used twice`,
+		"agents:\n- id: a/b\n":                                                  "path separators",
+		"agent_defaults: {}\n":                                                  "no agents",
+		"agents:\n- id: a\nextra: 1\n":                                          `unknown field "extra"`,
+		"agents:\n- id: x\n  restart:\n    backoff_base: 10s\n  bad: 1\n":       `"agents[0].bad" (line 5)`,
+		"agent_defaults:\n  restart:\n    backoff_bsae: 1s\nagents:\n- id: a\n": `"agent_defaults.restart.backoff_bsae" (line 3): json: unknown field "backoff_bsae"; did you mean "backoff_base"?`,
+		"agent_defaults:\n  start_timeout: soon\nagents:\n- id: a\n":            `"agent_defaults.start_timeout" (line 2)`,
 	} {
 		_, err := parseConfig([]byte(doc))
 		if err == nil || !strings.Contains(err.Error(), want) {

@@ -302,9 +302,11 @@ func (l *loop) spawn(reason Reason, manual bool) {
 // onStartTimeout kills a child whose Ready probe did not pass within
 // StartTimeout; its exit then counts as a failed run.
 func (l *loop) onStartTimeout() {
+	r := l.cur
+	r.probeFailure = r.readiness.lastFailure()
 	l.stopReadiness()
-	l.cfg.log.Info("agent not ready within its start timeout; killing it", "pid", l.cur.pid, "startTimeout", l.cfg.startTimeout.String())
-	l.cur.killGroup(killStartTimeout)
+	l.cfg.log.Info("agent not ready within its start timeout; killing it", "pid", r.pid, "startTimeout", l.cfg.startTimeout.String(), "lastProbeError", r.probeFailure)
+	r.killGroup(killStartTimeout)
 }
 
 func (l *loop) stopReadiness() {

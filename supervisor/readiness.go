@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 )
 
@@ -18,8 +19,20 @@ const (
 // Spec.Ready probe polled until it passes or is stopped, or READY=1 on
 // the child's notify socket.
 type readiness struct {
-	cancel context.CancelFunc
-	passed <-chan struct{} // closed when the child is ready
+	cancel  context.CancelFunc
+	passed  <-chan struct{} // closed when the child is ready
+	lastErr atomic.Pointer[error]
+}
+
+// lastFailure is why the probe's latest call failed, "" if none did.
+func (r *readiness) lastFailure() string {
+	if r == nil {
+		return ""
+	}
+	if err := r.lastErr.Load(); err != nil {
+		return (*err).Error()
+	}
+	return ""
 }
 
 // readyOn is the readiness of a channel closed by someone else (the
@@ -48,6 +61,7 @@ func startReadiness(probe func(context.Context) error) *readiness {
 				close(passed)
 				return
 			}
+			r.lastErr.Store(&err)
 			wait.Reset(delay)
 		}
 	}()

@@ -59,8 +59,8 @@ func TestReadyProbeStartTimeout(t *testing.T) {
 	p := newProcess(t, spec)
 	rec := record(t, p)
 	err := p.Start(ctxTimeout(t, 10*time.Second))
-	if !errors.Is(err, ErrStartFailed) || !strings.Contains(err.Error(), "start timeout") {
-		t.Fatalf("Start: %v, want ErrStartFailed for a start timeout", err)
+	if !errors.Is(err, ErrStartFailed) || !strings.Contains(err.Error(), "start timeout: not ready within 200ms (the Ready probe's last error: not yet)") {
+		t.Fatalf("Start: %v, want ErrStartFailed for a start timeout, with the probe's error", err)
 	}
 	ev := rec.waitState(t, 5*time.Second, Failed)
 	if ev.Status.Restarts != 1 || len(ev.Exits) != 2 || !strings.HasPrefix(ev.Exits[0].Err, "start timeout") {

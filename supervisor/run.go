@@ -67,6 +67,8 @@ type run struct {
 	reloadSent bool          // it was sent its reload signal
 	reload     *reloadOp     // a ReloadByNotify reload under way
 	unhealthy  string        // the verdict that is stopping it
+	// probeFailure is the Ready probe's last error at the start timeout.
+	probeFailure string
 
 	ready       timer // Starting: Running after StartSeconds, or the start timeout
 	stable      timer // Running: clears the streak after ResetAfter
@@ -106,6 +108,9 @@ func (r *run) describe(e Exit, s *settings) Exit {
 		e.Requested = true
 	case killStartTimeout:
 		e.Err = fmt.Sprintf("start timeout: not ready within %v", s.startTimeout)
+		if r.probeFailure != "" {
+			e.Err += " (the Ready probe's last error: " + r.probeFailure + ")"
+		}
 	case killWatchdog:
 		e.Err = fmt.Sprintf("watchdog timeout: no WATCHDOG=1 for %v", r.watchdog)
 	case killTriggered:

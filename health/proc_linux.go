@@ -7,15 +7,6 @@ import (
 	"github.com/tend-dev/tend/internal/procfs"
 )
 
-// procInfo is what a Resources probe needs of one process.
-type procInfo struct {
-	ppid  int
-	start uint64 // when it started, in a unit of the platform: tells PID reuse
-	cpu   time.Duration
-	rss   uint64
-	live  bool // not a zombie
-}
-
 // userHZ is the unit of CPU times in /proc: USER_HZ, fixed at 100 by the
 // kernel's user-space ABI whatever the kernel's internal tick rate.
 const userHZ = 100

@@ -3,19 +3,8 @@
 package health
 
 import (
-	"time"
-
 	"github.com/shirou/gopsutil/v3/process"
 )
-
-// procInfo is what a Resources probe needs of one process.
-type procInfo struct {
-	ppid  int
-	start uint64 // when it started, in a unit of the platform: tells PID reuse
-	cpu   time.Duration
-	rss   uint64
-	live  bool // not a zombie
-}
 
 // readProc reads one process through gopsutil where there is no /proc
 // (macOS, the BSDs).

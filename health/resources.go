@@ -57,6 +57,16 @@ type Resources struct {
 	buf       [512]byte
 }
 
+// procInfo is what a Resources probe needs of one process, read by
+// readProc (proc_linux.go, proc_other.go).
+type procInfo struct {
+	ppid  int
+	start uint64 // when it started, in a unit of the platform: tells PID reuse
+	cpu   time.Duration
+	rss   uint64
+	live  bool // not a zombie
+}
+
 type sampler struct {
 	started uint64        // start time, to notice PID reuse
 	cpu     time.Duration // CPU time at the last sample

@@ -108,8 +108,7 @@ func (g *Group) reconcile(ctx context.Context, specs []Spec, wait bool) (ApplyRe
 				func() error { return launchRestart(ctx, m.p, cfg, enabled) }))
 		case !sameSupervision(old, spec):
 			result.Updated = append(result.Updated, name)
-			ops = append(ops, pick(wait, func() error { return updateWith(ctx, m.p, cfg, wasEnabled, enabled) },
-				func() error { return launchUpdate(ctx, m.p, cfg, wasEnabled, enabled) }))
+			ops = append(ops, func() error { return updateWith(ctx, m.p, cfg, wasEnabled, enabled, wait) })
 		default:
 			result.Unchanged = append(result.Unchanged, name)
 			ops = append(ops, func() error { return m.p.update(ctx, cfg) })
@@ -179,21 +178,6 @@ func launchRestart(ctx context.Context, p *Process, cfg *settings, enabled bool)
 	return p.launch(reqRestart)
 }
 
-// launchUpdate gives p cfg in place, then follows a change of enabled
-// without waiting.
-func launchUpdate(ctx context.Context, p *Process, cfg *settings, wasEnabled, enabled bool) error {
-	if err := p.update(ctx, cfg); err != nil {
-		return err
-	}
-	switch {
-	case wasEnabled && !enabled:
-		return p.launch(reqStop)
-	case !wasEnabled && enabled:
-		return p.launch(reqStart)
-	}
-	return nil
-}
-
 // launchRemove removes the agent in the background: it is closed to new
 // starts at once and leaves the Group once reaped.
 func (g *Group) launchRemove(name string) error {
@@ -224,18 +208,23 @@ func restartWith(ctx context.Context, p *Process, cfg *settings, enabled bool) e
 	return p.Start(ctx)
 }
 
-// updateWith gives p cfg in place, then follows a change of enabled.
-func updateWith(ctx context.Context, p *Process, cfg *settings, wasEnabled, enabled bool) error {
+// updateWith gives p cfg in place, then follows a change of enabled,
+// waiting for the start or stop (Apply) or not (Launch).
+func updateWith(ctx context.Context, p *Process, cfg *settings, wasEnabled, enabled, wait bool) error {
 	if err := p.update(ctx, cfg); err != nil {
 		return err
 	}
 	switch {
-	case wasEnabled && !enabled:
+	case wasEnabled && !enabled && wait:
 		return p.Stop(ctx)
-	case !wasEnabled && enabled:
+	case wasEnabled && !enabled:
+		return p.launch(reqStop)
+	case !wasEnabled && enabled && wait:
 		if err := p.Start(ctx); err != nil && !errors.Is(err, ErrAlreadyStarted) {
 			return err
 		}
+	case !wasEnabled && enabled:
+		return p.launch(reqStart)
 	}
 	return nil
 }

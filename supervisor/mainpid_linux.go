@@ -35,17 +35,7 @@ func openSuccessor(pid, pgid int) (*successor, error) {
 	return s, nil
 }
 
-func (s *successor) signal(sig syscall.Signal) error {
-	rc, err := s.pidfd.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var serr error
-	if err := rc.Control(func(fd uintptr) { serr = unix.PidfdSendSignal(int(fd), sig, nil, 0) }); err != nil {
-		return err
-	}
-	return serr
-}
+func (s *successor) signal(sig syscall.Signal) error { return pidfdSignal(s.pidfd, sig) }
 
 // waitExited parks in the netpoller until the successor has exited.
 func (s *successor) waitExited() {

@@ -94,7 +94,13 @@ func (h procHandle) signal(sig syscall.Signal) error {
 	if h.pidfd == nil {
 		return syscall.Kill(h.pid, sig)
 	}
-	rc, err := h.pidfd.SyscallConn()
+	return pidfdSignal(h.pidfd, sig)
+}
+
+// pidfdSignal sends sig to the process pidfd refers to, which cannot be a
+// later process given the same PID.
+func pidfdSignal(pidfd *os.File, sig syscall.Signal) error {
+	rc, err := pidfd.SyscallConn()
 	if err != nil {
 		return err
 	}

@@ -123,14 +123,7 @@ func allRunning(names ...string) func(map[string]agentJSON) bool {
 }
 
 func TestEdgeDaemonEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the daemon")
-	}
-	dir := t.TempDir()
-	agent, err := testagent.Build(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, agent := daemonTestDir(t)
 	cfg := filepath.Join(dir, "daemon.yaml")
 	write := func(body string) {
 		tmp := cfg + ".tmp"
@@ -194,6 +187,21 @@ func TestEdgeDaemonEndToEnd(t *testing.T) {
 	}
 }
 
+// daemonTestDir skips in -short mode (the daemon is built and run) and
+// returns a directory for the test with the test agent built in it.
+func daemonTestDir(t *testing.T) (dir, agent string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the daemon")
+	}
+	dir = t.TempDir()
+	agent, err := testagent.Build(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, agent
+}
+
 func alive(pid int) bool {
 	st, err := procfs.ReadStat(pid)
 	return err == nil && st.Live()
@@ -203,14 +211,7 @@ func alive(pid int) bool {
 // its banner and answers its status API while that agent is still
 // starting, and the other agent runs.
 func TestEdgeDaemonDoesNotWaitForASlowAgent(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the daemon")
-	}
-	dir := t.TempDir()
-	agent, err := testagent.Build(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, agent := daemonTestDir(t)
 	cfgPath := filepath.Join(dir, "agents.yaml")
 	cfg := "agents:\n" + agentEntry(agent, "good", dir) +
 		fmt.Sprintf("  - id: never-ready\n    binary_path: %s\n    work_dir: %s\n    notify_ready: true\n    start_timeout: 1h\n", agent, filepath.Join(dir, "never-ready"))
@@ -229,14 +230,7 @@ func TestEdgeDaemonDoesNotWaitForASlowAgent(t *testing.T) {
 // by a directory and made unreadable in turn, and the agent keeps
 // running, the status API answering throughout.
 func TestEdgeDaemonSurvivesFileOperations(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the daemon")
-	}
-	dir := t.TempDir()
-	agent, err := testagent.Build(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, agent := daemonTestDir(t)
 	agentCfg := filepath.Join(dir, "agent.conf")
 	os.WriteFile(agentCfg, []byte("valid: true\n"), 0o644)
 	cfgPath := filepath.Join(dir, "daemon.yaml")

@@ -65,9 +65,10 @@ type Group struct {
 }
 
 type member struct {
-	p    *Process
-	spec Spec
-	gone chan struct{} // closed once Remove has forgotten it
+	p        *Process
+	spec     Spec
+	gone     chan struct{} // closed once Remove has forgotten it
+	attached attachments
 	// storeMu orders the member's Store writes against each other and
 	// against its removal; members write concurrently, so a Store that
 	// batches (FileStore) turns a burst into a few writes.
@@ -169,8 +170,8 @@ func (g *Group) persist(m *member, r Record) {
 }
 
 // Remove closes the agent (see Process.Close: it stops, and its
-// listeners and stored descriptors are closed) and forgets it. If the stop
-// fails the agent stays registered.
+// listeners and stored descriptors are closed), closes its attachments and
+// forgets it. If the stop fails the agent stays registered.
 func (g *Group) Remove(ctx context.Context, name string) error {
 	m, err := g.member(name)
 	if err != nil {
@@ -179,6 +180,7 @@ func (g *Group) Remove(ctx context.Context, name string) error {
 	if err := m.p.Close(ctx); err != nil {
 		return err
 	}
+	m.attached.closeAll()
 	m.storeMu.Lock()
 	defer m.storeMu.Unlock()
 	g.mu.Lock()
@@ -324,6 +326,21 @@ func (g *Group) StopAll(ctx context.Context) error {
 			g.persist(m, recordOf(m.p.Status(), now))
 			return nil
 		})
+	}
+	return err
+}
+
+// Close ends the Group for good: StopAll under ctx, then every member's
+// attachments, sockets and stored descriptors are closed and no member
+// starts again. A host calls it at shutdown; it returns StopAll's error.
+func (g *Group) Close(ctx context.Context) error {
+	for _, m := range g.snapshot(nil) {
+		m.p.setClosed(true)
+	}
+	err := g.StopAll(ctx)
+	for _, m := range g.snapshot(nil) {
+		m.attached.closeAll()
+		m.p.files.close()
 	}
 	return err
 }

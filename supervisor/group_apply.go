@@ -63,6 +63,11 @@ func (g *Group) reconcile(ctx context.Context, specs []Spec, wait bool) (ApplyRe
 	var errs []error
 	for _, spec := range specs {
 		cfg, err := g.resolve(spec)
+		if err == nil {
+			if err = checkAttachments(spec.Attach); err != nil {
+				err = fmt.Errorf("agent %q: %w", cfg.name, err)
+			}
+		}
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -136,7 +141,30 @@ func (g *Group) reconcile(ctx context.Context, specs []Spec, wait bool) (ApplyRe
 	for range ops {
 		<-done
 	}
+	errs = append(errs, g.syncAttachments(desired, bySpec, &result))
 	return result, errors.Join(errs...)
+}
+
+// syncAttachments brings every desired member's attachments in line with
+// its Spec; a member whose only change is there counts as Updated.
+func (g *Group) syncAttachments(desired map[string]*settings, bySpec map[string]Spec, result *ApplyResult) error {
+	var errs []error
+	for name := range desired {
+		g.mu.RLock()
+		m := g.members[name]
+		g.mu.RUnlock()
+		if m == nil {
+			continue
+		}
+		changed, err := m.attached.sync(m.p, bySpec[name].Attach)
+		errs = append(errs, err)
+		if i, found := slices.BinarySearch(result.Unchanged, name); changed && found {
+			result.Unchanged = slices.Delete(result.Unchanged, i, i+1)
+			result.Updated = append(result.Updated, name)
+			slices.Sort(result.Updated)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func pick(wait bool, waiting, launching func() error) func() error {

@@ -155,6 +155,11 @@ type Spec struct {
 	// Logger receives tend's own log lines about this agent. The zero
 	// value discards them.
 	Logger logr.Logger `json:"-"`
+
+	// Attach lists what a Group keeps for this agent beside its child (see
+	// Attachment): opened when the agent is added, rebuilt when an
+	// attachment's Config changes, closed when it is removed.
+	Attach []Attachment `json:"-"`
 }
 
 // Identity returns ID if set, else Name: the key the agent is known by.

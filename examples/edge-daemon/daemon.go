@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"reflect"
-	"slices"
 	"sync"
 	"time"
 
@@ -28,26 +26,42 @@ type daemon struct {
 	group      *supervisor.Group
 	watcher    *reload.Watcher
 
-	ctx context.Context // the daemon's life: health checkers and heartbeat servers run under it
-	wg  sync.WaitGroup
-
-	mu     sync.Mutex
+	mu     sync.Mutex // never held across agent starts or stops
 	agents map[string]*agentRuntime
 }
 
 // agentRuntime is what the daemon keeps per agent beside its Process: one
-// rotating log across the agent's restarts, and its health machinery.
+// rotating log across the agent's restarts, and what its health
+// attachment shows the status API.
 type agentRuntime struct {
 	cfg     agentConfig
 	rotator *logs.Rotator
 	stdout  *logs.Stream
 	stderr  *logs.Stream
-	checker *health.Checker
-	hbSrv   *health.HeartbeatServer
-	stop    context.CancelFunc // ends checker and heartbeat server
+	health  healthView
 }
 
-func newDaemon(ctx context.Context, log logr.Logger, dataDir, configPath string) (*daemon, error) {
+// healthView is the agent's current checker and heartbeat server, set by
+// its health attachment while it is open.
+type healthView struct {
+	mu      sync.Mutex
+	checker *health.Checker
+	hbSrv   *health.HeartbeatServer
+}
+
+func (h *healthView) set(c *health.Checker, srv *health.HeartbeatServer) {
+	h.mu.Lock()
+	h.checker, h.hbSrv = c, srv
+	h.mu.Unlock()
+}
+
+func (h *healthView) get() (*health.Checker, *health.HeartbeatServer) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.checker, h.hbSrv
+}
+
+func newDaemon(log logr.Logger, dataDir, configPath string) (*daemon, error) {
 	store, err := supervisor.NewFileStore(filepath.Join(dataDir, "state.json"))
 	if err != nil {
 		return nil, err
@@ -57,7 +71,7 @@ func newDaemon(ctx context.Context, log logr.Logger, dataDir, configPath string)
 	if err != nil {
 		return nil, err
 	}
-	d := &daemon{log: log, dataDir: dataDir, configPath: configPath, group: group, ctx: ctx,
+	d := &daemon{log: log, dataDir: dataDir, configPath: configPath, group: group,
 		agents: map[string]*agentRuntime{}}
 	d.watcher, err = reload.NewWatcher(reload.Options{Logger: log}, d.onFileChange)
 	if err != nil {
@@ -98,7 +112,6 @@ func (d *daemon) apply(ctx context.Context, cfg daemonConfig) error {
 		d.log.Info("config warning", "warning", w)
 	}
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	fresh := map[string]*agentRuntime{} // runtimes created for this config
 	discard := func() {
 		for _, rt := range fresh {
@@ -111,11 +124,13 @@ func (d *daemon) apply(ctx context.Context, cfg daemonConfig) error {
 		if a.Dir != "" {
 			if err := os.MkdirAll(a.Dir, 0o750); err != nil {
 				discard()
+				d.mu.Unlock()
 				return fmt.Errorf("agent %q: work_dir: %w", name, err)
 			}
 		}
-		if _, err := a.HealthCheck.Checks(func() int { return 0 }, health.NewHeartbeat(0)); err != nil {
+		if err := a.HealthCheck.Validate(); err != nil {
 			discard()
+			d.mu.Unlock()
 			return fmt.Errorf("agent %q: health_check: %w", name, err)
 		}
 		rt := d.agents[name]
@@ -123,6 +138,7 @@ func (d *daemon) apply(ctx context.Context, cfg daemonConfig) error {
 			r, err := logs.New(a.Logs.options(a.logPath(d.dataDir)))
 			if err != nil {
 				discard()
+				d.mu.Unlock()
 				return fmt.Errorf("agent %q: logs: %w", name, err)
 			}
 			rt = &agentRuntime{rotator: r, stdout: r.Stream("stdout"), stderr: r.Stream("stderr")}
@@ -134,8 +150,10 @@ func (d *daemon) apply(ctx context.Context, cfg daemonConfig) error {
 			// Running means serving, not merely alive for StartSeconds.
 			spec.Ready = health.HTTPGet(a.HealthCheck.HTTPEndpoint).Check
 		}
+		spec.Attach = []supervisor.Attachment{d.healthAttachment(a, &rt.health)}
 		specs = append(specs, spec)
 	}
+	d.mu.Unlock()
 	// Watch before anything starts, so that an edit made while an agent
 	// comes up is not missed.
 	for _, a := range cfg.Agents {
@@ -156,6 +174,8 @@ func (d *daemon) apply(ctx context.Context, cfg daemonConfig) error {
 	d.log.Info("agents applied", "added", res.Added, "removed", res.Removed, "restarted", res.Restarted,
 		"updated", res.Updated, "unchanged", res.Unchanged)
 
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	stillWatched := map[string]bool{}
 	for _, a := range cfg.Agents {
 		stillWatched[a.ConfigFile] = true
@@ -170,98 +190,71 @@ func (d *daemon) apply(ctx context.Context, cfg daemonConfig) error {
 	}
 	for _, a := range cfg.Agents {
 		name := a.Identity()
-		rt := d.agents[name]
 		if f := fresh[name]; f != nil {
-			if rt != nil {
+			if rt := d.agents[name]; rt != nil {
 				rt.close()
 			}
-			rt = f
-			d.agents[name] = rt
+			d.agents[name] = f
 		}
-		changed := slices.Contains(res.Added, name) || slices.Contains(res.Restarted, name) || slices.Contains(res.Updated, name) ||
-			!reflect.DeepEqual(rt.cfg.HealthCheck, a.HealthCheck) || rt.cfg.SocketPath != a.SocketPath // not part of the Spec
-		if changed || rt.stop == nil {
-			rt.cfg = a
-			d.startHealth(name, rt)
-		}
+		d.agents[name].cfg = a
 	}
 	return nil
 }
 
-// startHealth (re)starts the agent's heartbeat server and health checker.
-func (d *daemon) startHealth(name string, rt *agentRuntime) {
-	if rt.stop != nil {
-		rt.stop()
-	}
-	rt.stop, rt.checker, rt.hbSrv = nil, nil, nil
-	if !rt.cfg.IsEnabled() {
-		return
-	}
-	hc := rt.cfg.HealthCheck
-	hb := health.NewHeartbeat(hc.HeartbeatTimeout.Std())
-	ctx, cancel := context.WithCancel(d.ctx)
-	rt.stop = cancel
-	if rt.cfg.SocketPath != "" {
-		os.MkdirAll(filepath.Dir(rt.cfg.SocketPath), 0o750)
-		srv, err := health.NewHeartbeatServer(health.ServerOptions{Path: rt.cfg.SocketPath, AgentID: name,
-			Heartbeat: hb, Logger: d.log.WithValues("agent", name)})
-		if err != nil {
-			d.log.Error(err, "no heartbeat socket for agent", "agent", name)
-		} else {
-			rt.hbSrv = srv
-			d.wg.Add(1)
-			go func() { defer d.wg.Done(); srv.Serve(ctx) }()
-		}
-	} else if hc.HeartbeatTimeout > 0 {
-		d.log.Info("heartbeat_timeout without socket_path: heartbeat check off", "agent", name)
-		hc.HeartbeatTimeout = 0
-	}
-	pid := func() int {
-		if p, ok := d.group.Get(name); ok {
-			return p.Status().PID
-		}
-		return 0
-	}
-	checks, err := hc.Checks(pid, hb)
-	if err != nil {
-		d.log.Error(err, "health checks off", "agent", name)
-		return
-	}
-	checker, err := health.NewChecker(hc.Config, d.subject(name), checks...)
-	if err != nil {
-		d.log.Error(err, "health checks off", "agent", name)
-		return
-	}
-	rt.checker = checker.WithLogger(d.log.WithValues("agent", name))
-	d.wg.Add(1)
-	go func() { defer d.wg.Done(); checker.Run(ctx) }()
+// healthConfig is what an agent's health attachment is built from: the
+// Group rebuilds it when any of this changes.
+type healthConfig struct {
+	Check      health.Spec
+	SocketPath string
+	Enabled    bool
 }
 
-// subject is what the agent's Checker judges: the verdict goes to the
-// supervisor, which acts only on the current Running run and applies the
-// agent's restart policy, backoff and limit to it.
-func (d *daemon) subject(name string) health.Subject {
-	return health.Subject{
-		Run: func() (uint64, bool) {
-			if p, ok := d.group.Get(name); ok {
-				return p.CurrentRun()
+// healthAttachment is the agent's heartbeat server and health checker,
+// which the Group opens, rebuilds and closes with the agent. The checker's
+// verdicts go to the agent's Process, which applies its restart policy,
+// backoff and limit to them.
+func (d *daemon) healthAttachment(a agentConfig, view *healthView) supervisor.Attachment {
+	cfg := healthConfig{Check: a.HealthCheck, SocketPath: a.SocketPath, Enabled: a.IsEnabled()}
+	return supervisor.Attachment{Name: "health", Config: cfg, Open: func(ctx context.Context, p *supervisor.Process) (func(), error) {
+		if !cfg.Enabled {
+			return nil, nil
+		}
+		log := d.log.WithValues("agent", p.Name())
+		hc := cfg.Check
+		if cfg.SocketPath == "" && hc.HeartbeatTimeout > 0 {
+			// agent_defaults may set it for agents that cannot beat.
+			log.Info("heartbeat_timeout without socket_path: heartbeat check off")
+			hc.HeartbeatTimeout = 0
+		}
+		hb := health.NewHeartbeat(hc.HeartbeatTimeout.Std())
+		checks, err := hc.Checks(func() int { return p.Status().PID }, hb)
+		var checker *health.Checker
+		if err == nil {
+			checker, err = health.NewChecker(hc.Config, health.Subject{Run: p.CurrentRun, Unhealthy: p.Unhealthy}, checks...)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("health checks: %w", err)
+		}
+		checker.WithLogger(log)
+		var srv *health.HeartbeatServer
+		if cfg.SocketPath != "" {
+			os.MkdirAll(filepath.Dir(cfg.SocketPath), 0o750)
+			if srv, err = health.NewHeartbeatServer(health.ServerOptions{Path: cfg.SocketPath, AgentID: p.Name(),
+				Heartbeat: hb, Logger: log}); err != nil {
+				return nil, fmt.Errorf("heartbeat socket: %w", err)
 			}
-			return 0, false
-		},
-		Unhealthy: func(ctx context.Context, run uint64, reason string) error {
-			p, ok := d.group.Get(name)
-			if !ok {
-				return supervisor.ErrNotFound
-			}
-			return p.Unhealthy(ctx, run, reason)
-		},
-	}
+		}
+		view.set(checker, srv)
+		var wg sync.WaitGroup
+		wg.Go(func() { checker.Run(ctx) })
+		if srv != nil {
+			wg.Go(func() { srv.Serve(ctx) })
+		}
+		return func() { wg.Wait(); view.set(nil, nil) }, nil
+	}}
 }
 
 func (rt *agentRuntime) close() {
-	if rt.stop != nil {
-		rt.stop()
-	}
 	rt.rotator.Close()
 }
 
@@ -307,14 +300,14 @@ func (d *daemon) onFileChange(ctx context.Context, c reload.Change) {
 	}
 }
 
-// shutdown stops every agent within the deadline, then closes the logs.
+// shutdown stops every agent within the deadline and closes what the
+// Group keeps for them, then the logs.
 func (d *daemon) shutdown(ctx context.Context) error {
-	err := d.group.StopAll(ctx)
+	err := d.group.Close(ctx)
 	d.mu.Lock()
 	for _, rt := range d.agents {
 		rt.close()
 	}
 	d.mu.Unlock()
-	d.wg.Wait()
 	return err
 }

@@ -78,7 +78,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	d, err := newDaemon(ctx, log, *dataDir, path)
+	d, err := newDaemon(log, *dataDir, path)
 	if err != nil {
 		return err
 	}

@@ -100,12 +100,13 @@ func (d *daemon) view(st supervisor.Status) agentView {
 		return v
 	}
 	v.Log = rt.rotator.Path()
-	if rt.checker != nil {
-		r := rt.checker.Report()
+	checker, hbSrv := rt.health.get()
+	if checker != nil {
+		r := checker.Report()
 		v.Health = &r
 	}
-	if rt.hbSrv != nil {
-		if m, ok := rt.hbSrv.Last(); ok {
+	if hbSrv != nil {
+		if m, ok := hbSrv.Last(); ok {
 			v.Heartbeat = &m
 		}
 	}

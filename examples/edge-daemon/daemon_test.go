@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -298,5 +299,42 @@ func TestShippedExportersConfigRuns(t *testing.T) {
 	d.cmd.Process.Signal(syscall.SIGTERM)
 	if err := d.cmd.Wait(); err != nil {
 		t.Fatalf("daemon exit: %v", err)
+	}
+}
+
+// agent_defaults.heartbeat_timeout does not give a heartbeat probe to an
+// agent that has no heartbeat socket and so can never beat: its health
+// report has no heartbeat probe, so it cannot be restarted for silence.
+func TestDefaultHeartbeatTimeoutSparesAgentsWithoutSocket(t *testing.T) {
+	dir, agent := daemonTestDir(t)
+	cfgPath := filepath.Join(dir, "daemon.yaml")
+	cfg := "agent_defaults:\n  health_check:\n    interval: 100ms\n    timeout: 50ms\n    failure_threshold: 1\n    grace: 100ms\n    heartbeat_timeout: 200ms\n" +
+		"agents:\n" + agentEntry(agent, "silent", dir)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, cfgPath, filepath.Join(dir, "data"))
+	d.waitAgents(t, "silent running", allRunning("silent"))
+	var probes []string
+	for deadline := time.Now().Add(10 * time.Second); len(probes) == 0 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		resp, err := http.Get("http://" + d.addr + "/agents")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var list []struct {
+			Health *struct {
+				Probes []struct{ Name string }
+			} `json:"health"`
+		}
+		json.NewDecoder(resp.Body).Decode(&list)
+		resp.Body.Close()
+		if len(list) == 1 && list[0].Health != nil {
+			for _, p := range list[0].Health.Probes {
+				probes = append(probes, p.Name)
+			}
+		}
+	}
+	if len(probes) == 0 || slices.Contains(probes, "heartbeat") {
+		t.Fatalf("probes %v: want some, and no heartbeat probe for an agent without a socket", probes)
 	}
 }

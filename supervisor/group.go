@@ -293,7 +293,8 @@ func (g *Group) withHold(name string, held bool, op func(*Process) error) error 
 }
 
 // StartAll starts every enabled member the operator does not hold stopped
-// (see Stop) in parallel and returns the
+// (see Stop) in parallel, waiting as Start does (a host's main loop uses
+// Launch, which does not wait, and WaitReady), and returns the
 // failures joined (errors.Join), each naming its agent. Members already
 // running count as started.
 func (g *Group) StartAll(ctx context.Context) error {

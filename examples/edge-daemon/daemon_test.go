@@ -30,11 +30,18 @@ type runningDaemon struct {
 
 func startDaemon(t *testing.T, configPath, dataDir string) *runningDaemon {
 	t.Helper()
+	return startDaemonWith(t, "-config", configPath, "-listen", "127.0.0.1:0", "-data", dataDir)
+}
+
+// startDaemonWith builds the daemon and runs it with args, returning once
+// it has printed the address of its status API.
+func startDaemonWith(t *testing.T, args ...string) *runningDaemon {
+	t.Helper()
 	bin := filepath.Join(t.TempDir(), "edge-daemon")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	cmd := exec.Command(bin, "-config", configPath, "-listen", "127.0.0.1:0", "-data", dataDir, "-shutdown-timeout", "10s")
+	cmd := exec.Command(bin, append(args, "-shutdown-timeout", "10s")...)
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -337,4 +344,24 @@ func TestDefaultHeartbeatTimeoutSparesAgentsWithoutSocket(t *testing.T) {
 	if len(probes) == 0 || slices.Contains(probes, "heartbeat") {
 		t.Fatalf("probes %v: want some, and no heartbeat probe for an agent without a socket", probes)
 	}
+}
+
+// With 8080 taken (another user's daemon) and no -listen, the status API
+// takes a free port and the banner says which.
+func TestDefaultPortTakenFallsBack(t *testing.T) {
+	dir, agent := daemonTestDir(t)
+	l, err := net.Listen("tcp", "127.0.0.1:8080")
+	if err != nil {
+		t.Skipf("cannot hold 127.0.0.1:8080 for the test: %v", err)
+	}
+	defer l.Close()
+	cfgPath := filepath.Join(dir, "daemon.yaml")
+	if err := os.WriteFile(cfgPath, []byte("agents:\n"+agentEntry(agent, "a", dir)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemonWith(t, "-config", cfgPath, "-data", filepath.Join(dir, "data"))
+	if strings.HasSuffix(d.addr, ":8080") {
+		t.Fatalf("status API on %s, which is taken", d.addr)
+	}
+	d.waitAgents(t, "a running", allRunning("a"))
 }

@@ -117,7 +117,18 @@
 // transition to an optional Store, shares one restart Budget among them so
 // that agents failing together cannot fork-bomb the host, and Apply
 // reconciles it with a desired set of Specs: it restarts only the agents
-// whose child would differ and rejects the whole set if one Spec is bad.
+// whose child would differ and rejects the whole set if one Spec is bad
+// (ErrRejected). Launch does the same without waiting for the agents to
+// come up, for a host's main loop, and WaitReady waits for them under a
+// deadline. With a Store, an agent the operator stopped (Group.Stop) stays
+// stopped across restarts of the host. What the host keeps per agent
+// (Spec.Attach: a health checker, a heartbeat server) is opened, rebuilt
+// and closed with the agent; Close ends it all at shutdown.
+//
+// Health verdicts are the supervisor's: Unhealthy(run, reason) stops a
+// Running child of that run and its exit goes through the restart
+// decision like a crash; health.Subject{Run: p.CurrentRun, Unhealthy:
+// p.Unhealthy} wires a health.Checker to it.
 //
 // Specs decode from the YAML or JSON users already write (binary_path,
 // work_dir, restart: {policy, max_retries, backoff_base, backoff_max}), and

@@ -260,7 +260,9 @@ func (l *loop) escalate() {
 	if r := l.cur; r != nil {
 		r.kill.stop()
 		l.cfg.log.Info("stop timeout over; killing the process group", "pid", r.pid)
-		r.killGroup(killStopTimeout) // a stop it began itself (STOPPING=1) that overran: a failed run
+		// A stop keeps the reason it has (requested, unhealthy); one the
+		// agent began itself (STOPPING=1) has none, and overran: a failed run.
+		r.killGroup(killStopTimeout)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tend-dev/tend/config"
 	"github.com/tend-dev/tend/internal/procfs"
+	"github.com/tend-dev/tend/reload"
 	"golang.org/x/sys/unix"
 )
 
@@ -405,4 +406,37 @@ while :; do sleep 0.05; done`)
 			t.Fatalf("a reload that asked for more time: %v", err)
 		}
 	})
+}
+
+// reload.Transaction with a notify-mode Reload as its Apply: a config the
+// agent takes is confirmed by its RELOADING=1 and READY=1; one that kills
+// it fails the reload, the file is rolled back and the agent runs again
+// on the last good config.
+func TestTransactionVerifiedByNotifyReload(t *testing.T) {
+	cfgPath := tempFile(t, "agent.conf")
+	if err := os.WriteFile(cfgPath, []byte("valid: true\n# v1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out lockedWriter
+	spec := agentSpec(t, "-config", cfgPath, "-hup", "-notify-ready-after", "0s")
+	spec.NotifyReady, spec.ReloadMode = true, ReloadByNotify
+	spec.Stdout, spec.Stderr = &out, &out
+	p := newProcess(t, spec)
+	if err := p.Start(ctxTimeout(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	tx := reload.Transaction{Path: cfgPath, Apply: p.Reload}
+	if _, err := tx.Run(ctxTimeout(t, 10*time.Second), []byte("valid: true\n# v2\n")); err != nil {
+		t.Fatalf("a good config: %v", err)
+	}
+	out2, err := tx.Run(ctxTimeout(t, 20*time.Second), []byte("valid: false\n"))
+	if !errors.Is(err, ErrReloadFailed) || out2.Stage != "apply" || out2.RollbackErr != nil {
+		t.Fatalf("a config the agent dies of: %+v, %v; want a failed apply, rolled back", out2, err)
+	}
+	if b, _ := os.ReadFile(cfgPath); string(b) != "valid: true\n# v2\n" {
+		t.Fatalf("file after the rollback: %q", b)
+	}
+	if st := p.Status(); st.State != Running {
+		t.Fatalf("after the rollback: %+v, want Running on the last good config", st)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"cmp"
 	"flag"
 	"fmt"
+	"github.com/coreos/go-systemd/v22/daemon"
 	"net"
 	"os"
 	"os/exec"
@@ -57,6 +58,13 @@ func main() {
 	flag.Parse()
 	if runSystemd() {
 		return
+	}
+	// tell sends state over NOTIFY_SOCKET when the supervisor listens
+	// (-notify-ready-after).
+	tell := func(state string) {
+		if *notifyAfter >= 0 {
+			daemon.SdNotify(false, state) //nolint:errcheck // the supervisor's answer is what tests check
+		}
 	}
 
 	signals := make(chan os.Signal, 4)
@@ -156,8 +164,12 @@ func main() {
 		case s := <-signals:
 			switch s {
 			case syscall.SIGHUP:
+				// With a notify socket the reload is told the systemd way:
+				// RELOADING=1 first, READY=1 once the config is in.
+				tell("RELOADING=1\n" + daemon.SdNotifyMonotonicUsec())
 				loadConfig(*configFile)
 				fmt.Println("reloaded")
+				tell("READY=1")
 			case syscall.SIGTERM:
 				if !*ignoreTerm {
 					fmt.Println("terminating")

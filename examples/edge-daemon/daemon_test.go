@@ -24,8 +24,9 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // runningDaemon is the edge-daemon started as a process by a test.
 type runningDaemon struct {
-	cmd  *exec.Cmd
-	addr string
+	cmd    *exec.Cmd
+	addr   string
+	banner string // what it printed up to "stop with Ctrl-C"
 }
 
 func startDaemon(t *testing.T, configPath, dataDir string) *runningDaemon {
@@ -48,20 +49,25 @@ func startDaemonWith(t *testing.T, args ...string) *runningDaemon {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	addr := make(chan string, 1)
+	started := make(chan *runningDaemon, 1)
 	go func() {
+		d := &runningDaemon{cmd: cmd}
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
+			d.banner += sc.Text() + "\n"
 			if rest, ok := strings.CutPrefix(sc.Text(), "status:  curl http://"); ok {
-				addr <- strings.TrimSuffix(rest, "/agents")
+				d.addr = strings.TrimSuffix(rest, "/agents")
+			}
+			if strings.HasPrefix(sc.Text(), "stop with Ctrl-C") && d.addr != "" {
+				started <- d
 			}
 		}
 	}()
 	select {
-	case a := <-addr:
-		return &runningDaemon{cmd: cmd, addr: a}
+	case d := <-started:
+		return d
 	case <-time.After(30 * time.Second):
-		t.Fatal("the daemon never printed its status address")
+		t.Fatal("the daemon never printed its banner with the status address")
 		return nil
 	}
 }
@@ -363,5 +369,62 @@ func TestDefaultPortTakenFallsBack(t *testing.T) {
 	if strings.HasSuffix(d.addr, ":8080") {
 		t.Fatalf("status API on %s, which is taken", d.addr)
 	}
+	// Its curl lines name an agent it runs, not the demo's.
+	if !strings.Contains(d.banner, "/agents/a/logs") || strings.Contains(d.banner, "crasher") || strings.Contains(d.banner, "healthy") {
+		t.Fatalf("banner:\n%s", d.banner)
+	}
 	d.waitAgents(t, "a running", allRunning("a"))
+}
+
+// An edit of an agent's health section takes effect on reload, though
+// nothing in its Spec changed: the checker is rebuilt and probes the new
+// endpoint (it used to go on probing the old one).
+func TestHealthEditTakesEffect(t *testing.T) {
+	dir, agent := daemonTestDir(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cfgPath := filepath.Join(dir, "daemon.yaml")
+	write := func(endpoint string) {
+		cfg := "agents:\n" + agentEntry(agent, "web", dir, "-sd-serve", "-sd-own-port", addr) +
+			"    health_check:\n      interval: 100ms\n      timeout: 50ms\n      http_endpoint: " + endpoint + "\n"
+		tmp := cfgPath + ".tmp"
+		os.WriteFile(tmp, []byte(cfg), 0o644)
+		os.Rename(tmp, cfgPath)
+	}
+	write("http://" + addr + "/")
+	d := startDaemon(t, cfgPath, filepath.Join(dir, "data"))
+	d.waitAgents(t, "web running", allRunning("web"))
+	write("http://127.0.0.1:1/healthz")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + d.addr + "/agents")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var list []struct {
+			Health *struct {
+				Probes []struct {
+					Name      string `json:"name"`
+					LastError string `json:"last_error"`
+				} `json:"probes"`
+			} `json:"health"`
+		}
+		json.NewDecoder(resp.Body).Decode(&list)
+		resp.Body.Close()
+		if len(list) == 1 && list[0].Health != nil {
+			for _, p := range list[0].Health.Probes {
+				if p.Name == "http" && strings.Contains(p.LastError, "127.0.0.1:1") {
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the checker never probed the new endpoint: %+v", list)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -48,7 +48,19 @@ func startDaemonWith(t *testing.T, args ...string) *runningDaemon {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	t.Cleanup(func() {
+		// An orderly shutdown, so that the daemon's agents go with it; a
+		// SIGKILL would leave them behind (containment is not its job).
+		cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	})
 	started := make(chan *runningDaemon, 1)
 	go func() {
 		d := &runningDaemon{cmd: cmd}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 )
 
@@ -146,10 +147,11 @@ func (g *Group) reconcile(ctx context.Context, specs []Spec, wait bool) (ApplyRe
 }
 
 // syncAttachments brings every desired member's attachments in line with
-// its Spec; a member whose only change is there counts as Updated.
+// its Spec, agents in name order; a member whose only change is there
+// counts as Updated.
 func (g *Group) syncAttachments(desired map[string]*settings, bySpec map[string]Spec, result *ApplyResult) error {
 	var errs []error
-	for name := range desired {
+	for _, name := range slices.Sorted(maps.Keys(desired)) {
 		g.mu.RLock()
 		m := g.members[name]
 		g.mu.RUnlock()

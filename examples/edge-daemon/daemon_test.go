@@ -63,15 +63,15 @@ func startDaemonWith(t *testing.T, args ...string) *runningDaemon {
 	})
 	started := make(chan *runningDaemon, 1)
 	go func() {
-		d := &runningDaemon{cmd: cmd}
+		var addr, banner string
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
-			d.banner += sc.Text() + "\n"
+			banner += sc.Text() + "\n"
 			if rest, ok := strings.CutPrefix(sc.Text(), "status:  curl http://"); ok {
-				d.addr = strings.TrimSuffix(rest, "/agents")
+				addr = strings.TrimSuffix(rest, "/agents")
 			}
-			if strings.HasPrefix(sc.Text(), "stop with Ctrl-C") && d.addr != "" {
-				started <- d
+			if strings.HasPrefix(sc.Text(), "stop with Ctrl-C") && addr != "" {
+				started <- &runningDaemon{cmd: cmd, addr: addr, banner: banner}
 			}
 		}
 	}()

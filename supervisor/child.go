@@ -116,7 +116,7 @@ func spawn(s *settings, af *agentFiles) (_ *child, err error) {
 	}
 	c.pid, c.started = c.h.pid, time.Now()
 	if c.notify != nil {
-		c.notify.pgid = c.pid
+		c.notify.pgid, c.notify.adopt = c.pid, c.adopt
 		go c.notify.read() // ends when the waiter closes the socket
 	}
 	c.out.start(c.tail, s.log)

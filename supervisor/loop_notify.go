@@ -63,15 +63,10 @@ func (l *loop) onNotify() {
 	}
 }
 
-// adoptMain follows MAINPID=pid: the reader checked that pid is a live
-// process of the child's group; the child takes hold of it by a pidfd.
+// adoptMain shows a MAINPID= the child took (the reader handed it over
+// before answering the sender) as the agent's PID.
 func (l *loop) adoptMain(pid int) {
-	r := l.cur
-	if r.adopt == nil || pid == l.st.PID || r.killing != notKilling {
-		return
-	}
-	if err := r.adopt(pid); err != nil {
-		l.cfg.log.Info("ignoring the agent's MAINPID=", "pid", pid, "reason", err.Error())
+	if pid == l.st.PID {
 		return
 	}
 	l.cfg.log.Info("agent named a new main process", "pid", pid, "was", l.st.PID)

@@ -24,6 +24,11 @@ type notifySocket struct {
 	sock  *os.File // non-blocking datagram socket, read in the netpoller
 	pgid  int      // set once the child is spawned, before read starts
 	store *fdStore // the agent's fd store; nil when it has none
+	// adopt makes a MAINPID= process the child's main one; called by the
+	// reader before the message's descriptors are closed, so a sender
+	// waiting on its barrier (systemd-notify) cannot let the old main
+	// process exit first. Set before read starts.
+	adopt func(pid int) error
 	// drained is closed when the reader has read everything queued and
 	// ended, after flush asked it to.
 	drained chan struct{}
@@ -221,7 +226,7 @@ func (n *notifySocket) take(r received) {
 		return
 	}
 	m := parseNotify(r.msg)
-	if m.mainPID != 0 && !n.inGroup(m.mainPID) {
+	if m.mainPID != 0 && (!n.inGroup(m.mainPID) || n.adopt == nil || n.adopt(m.mainPID) != nil) {
 		m.mainPID = 0 // MAINPID= may only name a live process of the child's group
 	}
 	switch {

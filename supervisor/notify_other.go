@@ -13,7 +13,8 @@ import (
 
 type notifySocket struct {
 	*notifyState
-	pgid int
+	pgid  int
+	adopt func(pid int) error
 }
 
 var errNoNotify = errors.New("sd_notify readiness is only supported on Linux")

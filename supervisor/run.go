@@ -17,9 +17,6 @@ type spawned struct {
 	// signal sends sig to the main process, or to its whole group; it
 	// fails with os.ErrProcessDone once the child is reaped.
 	signal func(sig syscall.Signal, group bool) error
-	// adopt makes pid the main process (MAINPID=); nil where children
-	// are not processes.
-	adopt func(pid int) error
 }
 
 // spawnProcess is the spawn function of real agents.
@@ -34,7 +31,7 @@ func spawnProcess(s *settings, af *agentFiles) (spawned, error) {
 				return c.signalGroup(sig)
 			}
 			return c.signalLeader(sig)
-		}, adopt: c.adopt}, nil
+		}}, nil
 }
 
 // killReason is why tend is killing the current child, which decides how

@@ -125,33 +125,32 @@ func (r *Rotator) Write(p []byte) (int, error) {
 		if r.size > 0 && r.size+int64(len(chunk)) > r.limit {
 			r.rotateLocked()
 		}
-		r.endTornLine()
-		n, err := r.lj.Write(chunk)
+		buf, lead := r.endTornLine(chunk)
+		n, err := r.lj.Write(buf)
 		r.size += int64(n)
 		r.stats.BytesWritten += int64(n)
 		if n > 0 {
-			r.dirty = true
+			r.dirty, r.torn = true, false // a newline that ends a fragment goes first
 		}
 		if err != nil {
-			r.stats.BytesDropped += int64(len(chunk) - n)
-			r.torn = r.torn || n > 0 && chunk[n-1] != '\n'
+			r.stats.BytesDropped += int64(len(chunk) - max(n-lead, 0))
+			r.torn = r.torn || n > 0 && buf[n-1] != '\n'
 			r.failed(err, "cannot write log file")
 		}
 	}
 	return len(p), nil
 }
 
-// endTornLine ends the fragment a cut-short write left, so that the line
-// after a drop starts a line of its own instead of being glued to it.
-func (r *Rotator) endTornLine() {
+// endTornLine puts the newline that ends the fragment a cut-short write
+// left in front of chunk, so that the line after a drop starts a line of
+// its own. It goes in the same write as the chunk: written apart, a
+// newline that failed on a full disk and a chunk that fit a moment later
+// glued the line to the fragment. lead is 1 when it added the newline.
+func (r *Rotator) endTornLine(chunk []byte) (buf []byte, lead int) {
 	if !r.torn {
-		return
+		return chunk, 0
 	}
-	if n, _ := r.lj.Write([]byte{'\n'}); n == 1 {
-		r.torn = false
-		r.size++
-		r.stats.BytesWritten++
-	}
+	return append([]byte{'\n'}, chunk...), 1
 }
 
 // splitAt returns the longest prefix of p no longer than limit that ends

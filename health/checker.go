@@ -233,7 +233,7 @@ func (c *Checker) Run(ctx context.Context) error {
 				tick.Reset(c.cfg.Interval.Std())
 				continue
 			}
-			if run != c.Report().Run {
+			if run != c.judgedRun() {
 				c.restart(run) // a new run deserves its start time
 				tick.Reset(c.cfg.Grace.Std())
 				continue
@@ -274,13 +274,17 @@ func (c *Checker) follow() (run uint64, judge bool) {
 		c.mu.Unlock()
 		return run, false
 	}
-	c.mu.Lock()
-	first := c.report.Run == 0
-	c.mu.Unlock()
-	if first {
+	if c.judgedRun() == 0 {
 		c.restart(run) // the first run seen: InitialDelay was its start time
 	}
 	return run, true
+}
+
+// judgedRun is the run the report is about.
+func (c *Checker) judgedRun() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.report.Run
 }
 
 // restart judges run afresh: every probe healthy with its counts cleared.

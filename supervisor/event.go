@@ -51,8 +51,19 @@ type Event struct {
 // String formats the event as `agent "x": running -> backoff (exited: exit code 1)`.
 func (e Event) String() string {
 	s := fmt.Sprintf("agent %q: %s -> %s (%s", e.Name, e.From, e.To, e.Reason)
-	if e.Status.LastExit != nil && (e.Reason == ReasonExited || e.Reason == ReasonSpawnFailed || e.Reason == ReasonPreventExitCode || e.Reason == ReasonStopped || e.Reason == ReasonAgentStopped || e.Reason == ReasonReloadFailed || e.Reason == ReasonUnhealthy) {
-		s += ": " + e.Status.LastExit.String()
+	if x := e.Exit(); x != nil {
+		s += ": " + x.String()
 	}
 	return s + ")"
+}
+
+// Exit is the exit this transition reports: the end of a child (out of
+// Starting, Running or Stopping into any other state) or a failed spawn;
+// nil for every other transition, whose Status.LastExit is older.
+func (e Event) Exit() *Exit {
+	live := func(s State) bool { return s == Starting || s == Running || s == Stopping }
+	if live(e.To) || !live(e.From) && e.Reason != ReasonSpawnFailed {
+		return nil
+	}
+	return e.Status.LastExit
 }

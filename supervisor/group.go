@@ -61,7 +61,8 @@ type Group struct {
 	members map[string]*member
 	subs    notify.List[Event]
 
-	applyMu sync.Mutex // one Apply at a time
+	applyMu  sync.Mutex     // one Apply at a time
+	removals sync.WaitGroup // Launch's removals under way; Close waits for them
 }
 
 type member struct {
@@ -339,6 +340,7 @@ func (g *Group) Close(ctx context.Context) error {
 		m.p.setClosed(true)
 	}
 	err := g.StopAll(ctx)
+	g.removals.Wait() // their stops are bounded like StopAll's
 	for _, m := range g.snapshot(nil) {
 		m.attached.closeAll()
 		m.p.files.close()

@@ -216,11 +216,11 @@ func (g *Group) launchRemove(name string) error {
 		return err
 	}
 	m.p.setClosed(true)
-	go func() {
+	g.removals.Go(func() {
 		if err := g.Remove(context.Background(), name); err != nil {
 			g.log.Error(err, "cannot remove agent", "agent", name)
 		}
-	}()
+	})
 	return nil
 }
 

@@ -101,15 +101,17 @@ func (l *loop) takeLastWords() {
 // reload's timeout, or the stop timeout of a stop the agent began.
 func (l *loop) extendTimeout(to time.Time) {
 	r := l.cur
-	for _, t := range []*timer{&r.ready, &r.reloadTimer, &r.kill} {
-		switch {
-		case t == &r.ready && (l.st.State != Starting || r.readiness == nil),
-			t == &r.kill && !r.stopping:
-			continue
-		}
+	extend := func(t *timer) {
 		if t.armed() && to.After(t.when) {
 			t.at(to)
 		}
+	}
+	if l.st.State == Starting && r.readiness != nil {
+		extend(&r.ready)
+	}
+	extend(&r.reloadTimer)
+	if r.stopping {
+		extend(&r.kill)
 	}
 }
 

@@ -88,7 +88,7 @@ func newDaemon(log logr.Logger, dataDir, configPath string) (*daemon, error) {
 
 func (d *daemon) logEvent(e supervisor.Event) {
 	kv := []any{"agent", e.Name, "from", e.From.String(), "to", e.To.String(), "reason", string(e.Reason), "restarts", e.Status.Restarts}
-	if x := e.Status.LastExit; x != nil && (e.Reason == supervisor.ReasonExited || e.Reason == supervisor.ReasonSpawnFailed) {
+	if x := e.Exit(); x != nil {
 		kv = append(kv, "exit", x.String(), "ranFor", x.Ran.Round(time.Millisecond).String())
 		if x.Tail != "" {
 			kv = append(kv, "lastOutput", lastLine(x.Tail))

@@ -42,7 +42,7 @@ func TestReadmeHealthWiring(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	defer g.StopAll(context.Background()) //nolint:errcheck // the test's own cleanup
+	defer g.Close(context.Background()) //nolint:errcheck // the test's own cleanup
 	if _, err := g.Apply(ctx, specs); err != nil && !strings.Contains(err.Error(), "crashloop") {
 		t.Fatalf("Apply: %v", err)
 	}

@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,17 +13,24 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tend-dev/tend/internal/cgroup"
 	"github.com/tend-dev/tend/internal/listenexec"
 )
 
 // child is one spawned instance of an agent: the leader of its own process
-// group. Its waiter goroutine is the only code that reaps it; signals are
+// group and, for a contained agent, of a cgroup leaf that holds its whole
+// tree. Its waiter goroutine is the only code that reaps it; signals are
 // sent under mu and only while the leader is unreaped, so neither its PID
 // nor its group ID can name a recycled process.
 type child struct {
 	h       procHandle
 	pid     int
 	started time.Time
+	// leaf holds the child and everything it forks, in the agent's cgroup
+	// cg; nil for a child in a process group only.
+	leaf      *cgroup.Leaf
+	cg        *cgroup.Agent
+	oomBefore uint64 // the agent's OOM kills before this child
 
 	mu     sync.Mutex
 	reaped bool       // the run is over: no signal may be sent
@@ -34,7 +42,9 @@ type child struct {
 	done   chan Exit // receives exactly one Exit
 }
 
-// spawn starts the agent in its own process group with stdin on /dev/null,
+// spawn starts the agent in its own process group (and, for a Group's
+// contained member, straight into a fresh leaf of its cgroup, with its
+// limits already applied) with stdin on /dev/null,
 // hands it the agent's listeners and stored descriptors, starts draining
 // its piped output and waiting for its exit. It must run on a goroutine
 // tend owns (see Spec.ParentDeathSignal).
@@ -46,8 +56,17 @@ func spawn(s *settings, af *agentFiles) (_ *child, err error) {
 		if err != nil {
 			c.out.closePipes()
 			c.notify.close()
+			if c.leaf != nil {
+				c.leaf.Remove() //nolint:errcheck // nothing ran in it
+			}
 		}
 	}()
+	if af.box != nil {
+		if c.cg, c.leaf, err = af.box.newLeaf(s.resources.limits()); err != nil {
+			return nil, fmt.Errorf("cgroup: %w", err)
+		}
+		c.oomBefore = c.cg.OOMKills()
+	}
 	devNull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 	if err != nil {
 		return nil, err
@@ -106,8 +125,9 @@ func spawn(s *settings, af *agentFiles) (_ *child, err error) {
 	for i, f := range files {
 		fds[i] = f.Fd()
 	}
-	c.h, err = startProcess(s, path, argv, env, fds)
+	c.h, err = startProcess(s, path, argv, env, fds, c.cg, c.leaf)
 	runtime.KeepAlive(files)
+	c.leaf.Spawned()
 	if err != nil {
 		if path == listenexec.Self {
 			err = fmt.Errorf("%w (an agent handed sockets is started through the host's own binary, which its user must be able to execute)", err)
@@ -124,6 +144,14 @@ func spawn(s *settings, af *agentFiles) (_ *child, err error) {
 	return c, nil
 }
 
+// boundary describes what holds the child's processes.
+func (c *child) boundary() string {
+	if c.leaf != nil {
+		return "cgroup " + c.leaf.Path()
+	}
+	return "process group " + strconv.Itoa(c.pid)
+}
+
 func closeFiles(files []*os.File) {
 	for _, f := range files {
 		f.Close()
@@ -132,11 +160,16 @@ func closeFiles(files []*os.File) {
 
 // signalGroup sends sig to every process in the child's group, unless the
 // leader has been reaped (then the group ID may already be recycled).
+// SIGKILL goes to the child's whole cgroup leaf instead, if it has one,
+// so that descendants that left the group die with it.
 func (c *child) signalGroup(sig syscall.Signal) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.reaped {
+	switch {
+	case c.reaped:
 		return os.ErrProcessDone
+	case sig == syscall.SIGKILL && c.leaf != nil:
+		return c.leaf.Kill()
 	}
 	return syscall.Kill(-c.pid, sig)
 }
@@ -225,7 +258,9 @@ func (c *child) wait(s *settings) {
 		c.mu.Lock()
 		handedOver := c.main != nil && c.main.signal(0) == nil
 		if !handedOver {
-			syscall.Kill(-c.pid, syscall.SIGKILL) //nolint:errcheck // ESRCH: nothing left
+			if c.leaf == nil { // a leaf is killed after the reap, in endTree
+				syscall.Kill(-c.pid, syscall.SIGKILL) //nolint:errcheck // ESRCH: nothing left
+			}
 			c.dropSuccessor()
 		}
 		ws, err = c.h.reap()
@@ -254,13 +289,41 @@ func (c *child) wait(s *settings) {
 	} else {
 		describeStatus(ws, &exit)
 	}
-	waitGroupGone(c.pid, s)
+	c.endTree(s, &exit)
 	c.out.flush()
 	c.notify.flush()
 	c.notify.close()
 	exit.Tail = c.tail.String()
 	c.done <- exit
 	c.out.finish()
+}
+
+// endTree kills what is left of the child once its main process is gone
+// and waits until none of it runs. In a cgroup leaf that is everything
+// the child forked, wherever it went (KillMode=control-group): the Exit
+// counts the processes that were left, and says whether the OOM killer
+// struck; the leaf is then removed. Without one, it is the process group.
+func (c *child) endTree(s *settings, exit *Exit) {
+	if c.leaf == nil {
+		waitGroupGone(c.pid, s)
+		return
+	}
+	if left, _ := c.leaf.Procs(); len(left) > 0 {
+		exit.Leftovers = len(left)
+		s.log.Info("the agent's main process is gone; killing what it left in its cgroup", "pids", left)
+	}
+	if err := c.leaf.Kill(); err != nil {
+		s.log.Error(err, "cannot kill the agent's cgroup")
+	}
+	c.leaf.WaitEmpty(func(pids []int) {
+		s.log.Error(errors.New("cgroup members survive SIGKILL"),
+			"agent's processes are stuck (uninterruptible sleep?); waiting for them before the next start",
+			"cgroup", c.leaf.Path(), "pids", pids)
+	})
+	exit.OOMKilled = c.cg.OOMKills() > c.oomBefore
+	if err := c.leaf.Remove(); err != nil {
+		s.log.Error(err, "cannot remove a child's cgroup")
+	}
 }
 
 func describeStatus(ws syscall.WaitStatus, exit *Exit) {

@@ -26,6 +26,7 @@ const (
 	ReasonAgentStopped     Reason = "agent stopped"            // exited cleanly after STOPPING=1
 	ReasonReloadFailed     Reason = "reload failed"            // died of its reload signal or during a reload
 	ReasonUnhealthy        Reason = "unhealthy"                // stopped on a health verdict (Process.Unhealthy)
+	ReasonOOMKilled        Reason = "oom-killed"               // the OOM killer struck at its memory_max
 )
 
 // Event is one state transition of one Process.

@@ -82,7 +82,7 @@ func ExampleGroup_Apply() {
 		return
 	}
 	ctx := context.Background()
-	defer g.StopAll(ctx)
+	defer g.Close(ctx)
 	agent := func(name, arg string) supervisor.Spec {
 		return supervisor.Spec{Name: name, Path: sleep, Args: []string{arg},
 			StartSeconds: config.Duration(10 * time.Millisecond)}

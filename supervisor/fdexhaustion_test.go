@@ -74,7 +74,7 @@ func exhaustedHost() error {
 	for _, st := range g.List() {
 		pids[st.Name] = st.PID
 	}
-	defer g.StopAll(context.Background()) //nolint:errcheck // checked below on the normal path
+	defer g.Close(context.Background()) //nolint:errcheck // StopAll is checked below on the normal path
 
 	release, err := fdexhaust.Exhaust()
 	if err != nil {

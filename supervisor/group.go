@@ -42,6 +42,10 @@ type GroupOptions struct {
 	Budget Budget
 	// Kinds adds agent types to DefaultKinds, or replaces built-in ones.
 	Kinds map[string]Kind
+	// Containment says where members' processes are kept: by default a
+	// cgroup each where the host may create them, process groups
+	// elsewhere.
+	Containment Containment
 }
 
 // Group is a registry of agents by unique name: it starts, stops and
@@ -56,6 +60,7 @@ type Group struct {
 	restored map[string]Record
 	budget   *budgetClock
 	kinds    map[string]Kind
+	contain  containment // the members' parent cgroup, if any
 
 	mu      sync.RWMutex
 	members map[string]*member
@@ -83,7 +88,11 @@ type member struct {
 	held atomic.Bool
 }
 
-// NewGroup returns an empty Group, or an error naming a bad option.
+// NewGroup returns an empty Group, or an error naming a bad option. Where
+// cgroups are available (see Containment) it first opens and locks the
+// Group's parent cgroup, failing if another live instance of the same
+// host holds it, and kills whatever a crashed instance left there,
+// logging each agent's leftovers; where they are not, it logs why, once.
 func NewGroup(opts GroupOptions) (*Group, error) {
 	if err := opts.Budget.validate(); err != nil {
 		return nil, err
@@ -101,6 +110,10 @@ func NewGroup(opts GroupOptions) (*Group, error) {
 			g.restored[r.Name] = r
 		}
 	}
+	var err error
+	if g.contain, err = contain(opts, g.log); err != nil {
+		return nil, err
+	}
 	return g, nil
 }
 
@@ -111,6 +124,9 @@ func (g *Group) resolve(spec Spec) (*settings, error) {
 		spec.Logger = g.log
 	}
 	cfg, err := spec.resolve(g.kinds)
+	if err == nil {
+		err = g.contain.check(cfg.resources)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("agent %q: %w", spec.Identity(), err)
 	}
@@ -139,6 +155,7 @@ func (g *Group) Add(spec Spec) (*Process, error) {
 func (g *Group) attach(cfg *settings, spec Spec) *Process {
 	p := newFromSettings(cfg)
 	p.group = &g.subs
+	p.files.box = g.contain.box(cfg.name)
 	m := &member{p: p, spec: spec, gone: make(chan struct{})}
 	if r, ok := g.restored[cfg.name]; ok {
 		delete(g.restored, cfg.name)
@@ -343,7 +360,12 @@ func (g *Group) Close(ctx context.Context) error {
 	g.removals.Wait() // their stops are bounded like StopAll's
 	for _, m := range g.snapshot(nil) {
 		m.attached.closeAll()
-		m.p.files.close()
+		if cerr := m.p.files.close(); cerr != nil {
+			g.log.Error(cerr, "cannot remove an agent's cgroup", "agent", m.p.name)
+		}
+	}
+	if cerr := g.contain.close(); cerr != nil {
+		g.log.Error(cerr, "cannot remove the Group's parent cgroup")
 	}
 	return err
 }

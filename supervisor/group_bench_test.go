@@ -53,7 +53,7 @@ func BenchmarkGroup(b *testing.B) {
 				single += time.Since(t1)
 
 				t2 := time.Now()
-				if err := g.StopAll(ctx); err != nil {
+				if err := g.Close(ctx); err != nil {
 					b.Fatal(err)
 				}
 				stopAll += time.Since(t2)
@@ -97,7 +97,7 @@ func BenchmarkGroupStopAllParallel(b *testing.B) {
 		one.Stop(ctx)
 		single += time.Since(t0)
 		t1 := time.Now()
-		if err := g.StopAll(ctx); err != nil {
+		if err := g.Close(ctx); err != nil {
 			b.Fatal(err)
 		}
 		stopAll += time.Since(t1)

@@ -49,7 +49,9 @@ func TestStateSurvivesTheHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := first.StopAll(ctxTimeout(t, 10*time.Second)); err != nil {
+	// Close, as the host's death would, also releases its cgroup parent,
+	// which a second live instance of the same host may not take.
+	if err := first.Close(ctxTimeout(t, 10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(path, crashed, 0o600); err != nil {
@@ -78,6 +80,9 @@ func TestStateSurvivesTheHost(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	if err := second.Close(ctxTimeout(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
 	third := host() // released by Start: the next host runs it
 	if _, err := third.Launch(context.Background(), specs()); err != nil {
 		t.Fatal(err)

@@ -23,8 +23,8 @@ func newGroup(t *testing.T, opts GroupOptions) *Group {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := g.StopAll(ctxTimeout(t, 20*time.Second)); err != nil {
-			t.Errorf("cleanup StopAll: %v", err)
+		if err := g.Close(ctxTimeout(t, 20*time.Second)); err != nil {
+			t.Errorf("cleanup Close: %v", err)
 		}
 		for _, st := range g.List() {
 			if p, ok := g.Get(st.Name); ok {

@@ -53,13 +53,14 @@ func parseListen(s string) (listenAddress, error) {
 	return a, fmt.Errorf("network %q: want tcp, udp or unix", network)
 }
 
-// agentFiles are the descriptors that belong to an agent rather than to
-// one child: its activated listeners and its fd store. They outlive
-// restarts and are closed by Process.Close (Group.Remove).
+// agentFiles are what belongs to an agent rather than to one child: its
+// activated listeners, its fd store and its cgroup. They outlive restarts
+// and are closed by Process.Close (Group.Remove).
 type agentFiles struct {
 	mu        sync.Mutex
 	listeners map[string]*os.File // by address as written
 	store     fdStore
+	box       *agentBox // a Group member's cgroup; set before the first spawn
 }
 
 // passed binds what addrs lists and is not bound yet, closes listeners no
@@ -95,8 +96,8 @@ func (f *agentFiles) passed(name string, addrs []listenAddress) ([]namedFile, er
 	return append(out, f.store.list()...), nil
 }
 
-// close releases every descriptor of the agent.
-func (f *agentFiles) close() {
+// close releases every descriptor of the agent and removes its cgroup.
+func (f *agentFiles) close() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for raw, l := range f.listeners {
@@ -104,6 +105,7 @@ func (f *agentFiles) close() {
 		delete(f.listeners, raw)
 	}
 	f.store.empty()
+	return f.box.remove()
 }
 
 // closeListener closes a listener, removing its socket file if it has one.

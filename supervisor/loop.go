@@ -167,8 +167,10 @@ func (l *loop) handle(r request) {
 		}
 	case reqUpdate:
 		l.cfg = r.cfg
+		l.st.Limits = r.cfg.resources
 		l.p.mu.Lock()
 		l.p.cfg = r.cfg
+		l.p.status.Limits = r.cfg.resources
 		l.p.mu.Unlock()
 		l.lockThreadIfNeeded()
 		r.reply <- nil
@@ -287,6 +289,7 @@ func (l *loop) spawn(reason Reason, manual bool) {
 	r := &run{spawned: c, contract: l.cfg.contract, watchdog: l.cfg.contract.watchdog}
 	l.cur = r
 	l.st.PID, l.st.StartedAt, l.st.NotifyStatus, l.st.Reloading = c.pid, c.started, "", false
+	l.st.Boundary, l.st.Limits = c.boundary, l.cfg.resources
 	l.st.Run++
 	l.set(Starting, reason, nil)
 	switch {
@@ -339,8 +342,11 @@ func (l *loop) onExit(e Exit) {
 	e = r.describe(e, l.cfg)
 	l.st.PID, l.st.Reloading = 0, false
 	reason := l.failReloads(r, e)
-	if r.killing == killUnhealthy {
+	switch {
+	case r.killing == killUnhealthy:
 		reason = ReasonUnhealthy
+	case e.OOMKilled && !e.Requested:
+		reason = ReasonOOMKilled
 	}
 	if e.Requested {
 		// The Status is published before Stop returns, so a caller reads

@@ -20,5 +20,7 @@ func TestMain(m *testing.M) {
 		runStoreWriter(path)
 		return
 	}
+	// The run that proves the process-group fallback sets it.
+	forceProcessGroups = os.Getenv("TEND_TEST_PROCESS_GROUPS") != ""
 	os.Exit(testagent.Main(m, &agentPath))
 }

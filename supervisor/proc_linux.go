@@ -7,6 +7,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tend-dev/tend/internal/cgroup"
 	"github.com/tend-dev/tend/internal/procfs"
 	"golang.org/x/sys/unix"
 )
@@ -22,8 +23,10 @@ type procHandle struct {
 }
 
 // startProcess forks and execs path in a new process group, with the
-// credentials and parent-death signal of s's contract.
-func startProcess(s *settings, path string, argv, env []string, files []uintptr) (procHandle, error) {
+// credentials and parent-death signal of s's contract; given a leaf, the
+// child is cloned straight into it (clone3 CLONE_INTO_CGROUP) and into
+// the agent's v1 cgroups, so not even a fork right after exec escapes.
+func startProcess(s *settings, path string, argv, env []string, files []uintptr, cg *cgroup.Agent, leaf *cgroup.Leaf) (procHandle, error) {
 	pidfd := -1
 	sys := &syscall.SysProcAttr{
 		Setpgid:    true,
@@ -33,9 +36,22 @@ func startProcess(s *settings, path string, argv, env []string, files []uintptr)
 	if !s.blockingWait {
 		sys.PidFD = &pidfd
 	}
-	pid, _, err := syscall.StartProcess(path, argv, &syscall.ProcAttr{
-		Dir: s.contract.dir, Env: env, Files: files, Sys: sys,
-	})
+	if leaf != nil {
+		sys.UseCgroupFD, sys.CgroupFD = true, leaf.FD()
+	}
+	var pid int
+	fork := func() (err error) {
+		pid, _, err = syscall.StartProcess(path, argv, &syscall.ProcAttr{
+			Dir: s.contract.dir, Env: env, Files: files, Sys: sys,
+		})
+		return err
+	}
+	var err error
+	if cg != nil {
+		err = cg.Spawn(fork)
+	} else {
+		err = fork()
+	}
 	if err != nil {
 		return procHandle{}, fmt.Errorf("fork/exec %s: %w", path, err)
 	}

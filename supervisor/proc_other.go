@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"syscall"
 	"time"
+
+	"github.com/tend-dev/tend/internal/cgroup"
 )
 
 // Outside Linux there is no pidfd, no PR_SET_PDEATHSIG and no /proc stat
@@ -15,7 +17,8 @@ import (
 
 type procHandle struct{ pid int }
 
-func startProcess(s *settings, path string, argv, env []string, files []uintptr) (procHandle, error) {
+// startProcess ignores cg and leaf: there are no cgroups here.
+func startProcess(s *settings, path string, argv, env []string, files []uintptr, _ *cgroup.Agent, _ *cgroup.Leaf) (procHandle, error) {
 	pid, _, err := syscall.StartProcess(path, argv, &syscall.ProcAttr{
 		Dir: s.contract.dir, Env: env, Files: files,
 		Sys: &syscall.SysProcAttr{Setpgid: true, Credential: s.contract.cred},

@@ -61,6 +61,9 @@ type Process struct {
 // key and value at fault (*config.FieldError). New starts nothing.
 func New(spec Spec) (*Process, error) {
 	cfg, err := spec.resolve(DefaultKinds())
+	if err == nil {
+		err = containment{why: errors.New("a Process made by New runs in a process group; a Group's members get cgroups (GroupOptions.Containment)")}.check(cfg.resources)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("agent %q: %w", spec.Identity(), err)
 	}
@@ -68,7 +71,7 @@ func New(spec Spec) (*Process, error) {
 }
 
 func newFromSettings(cfg *settings) *Process {
-	return &Process{name: cfg.name, cfg: cfg, status: Status{Name: cfg.name}}
+	return &Process{name: cfg.name, cfg: cfg, status: Status{Name: cfg.name, Limits: cfg.resources}}
 }
 
 // Name returns the agent's name.
@@ -163,7 +166,8 @@ func (p *Process) Unhealthy(ctx context.Context, run uint64, reason string) erro
 }
 
 // Close stops the agent as Stop does and then closes what it holds
-// beyond its children: its Listen sockets and stored descriptors. A
+// beyond its children: its Listen sockets, stored descriptors and, for a
+// Group's member, its cgroup (a failure to remove it is logged). A
 // closed Process never starts again; Group.Remove closes its member. If
 // the stop fails, nothing is closed and the Process can be started again.
 func (p *Process) Close(ctx context.Context) error {
@@ -172,7 +176,9 @@ func (p *Process) Close(ctx context.Context) error {
 		p.setClosed(false)
 		return err
 	}
-	p.files.close()
+	if err := p.files.close(); err != nil {
+		p.settings().log.Error(err, "cannot remove the agent's cgroup")
+	}
 	return nil
 }
 
@@ -308,9 +314,13 @@ func (p *Process) setClosed(closed bool) {
 // decision on (the next spawn, restart delay or stop). The caller decides
 // whether the change needs a restart.
 func (p *Process) update(ctx context.Context, cfg *settings) error {
+	if err := p.files.box.setLimits(cfg.resources.limits()); err != nil {
+		return fmt.Errorf("agent %q: %w", p.name, err)
+	}
 	p.mu.Lock()
 	if p.active == nil {
 		p.cfg = cfg
+		p.status.Limits = cfg.resources
 		p.mu.Unlock()
 		return nil
 	}

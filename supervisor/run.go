@@ -14,6 +14,8 @@ type spawned struct {
 	started time.Time
 	exited  <-chan Exit   // receives exactly one Exit
 	notify  *notifySocket // with NotifyReady
+	// boundary describes what holds the child's processes (Status.Boundary).
+	boundary string
 	// signal sends sig to the main process, or to its whole group; it
 	// fails with os.ErrProcessDone once the child is reaped.
 	signal func(sig syscall.Signal, group bool) error
@@ -25,7 +27,7 @@ func spawnProcess(s *settings, af *agentFiles) (spawned, error) {
 	if err != nil {
 		return spawned{}, err
 	}
-	return spawned{pid: c.pid, started: c.started, exited: c.done, notify: c.notify,
+	return spawned{pid: c.pid, started: c.started, exited: c.done, notify: c.notify, boundary: c.boundary(),
 		signal: func(sig syscall.Signal, group bool) error {
 			if group {
 				return c.signalGroup(sig)

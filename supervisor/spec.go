@@ -133,6 +133,10 @@ type Spec struct {
 	// requested Stop closes them; restarts keep them. Zero turns the store
 	// off; at most 1024. Needs notify_ready.
 	FDStoreMax int `json:"fd_store_max,omitempty"`
+	// Resources are hard limits on the agent's whole process tree
+	// (memory_max, memory_high, cpu, pids_max), enforced through its
+	// cgroup; only a Group's members can have them (see Resources).
+	Resources Resources `json:"resources,omitzero"`
 	// ParentDeathSignal, when set, is delivered to the child if the host
 	// process dies (Linux PR_SET_PDEATHSIG), so a SIGKILLed host leaves no
 	// agent behind. tend spawns such children from a goroutine locked to

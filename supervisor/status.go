@@ -36,6 +36,11 @@ type Status struct {
 	// Reloading is true while the child reloads: from its RELOADING=1 to
 	// its next READY=1 (with NotifyReady).
 	Reloading bool `json:"reloading,omitempty"`
+	// Boundary is what holds the current (or last) child's processes:
+	// "cgroup /sys/fs/cgroup/.../run-3" or "process group 1234".
+	Boundary string `json:"boundary,omitempty"`
+	// Limits are the agent's resource limits in force (zero: none).
+	Limits Resources `json:"limits,omitzero"`
 }
 
 // Exit describes how a child ended.
@@ -63,6 +68,15 @@ type Exit struct {
 	// NotifyReady), nil if none: a service's own account of why it ends,
 	// beside Code.
 	ExitStatus *int `json:"exit_status,omitempty"`
+	// OOMKilled is true when the kernel's OOM killer killed a process of
+	// the child's tree because the agent reached its memory_max (a
+	// contained agent only: its cgroup counts the kills).
+	OOMKilled bool `json:"oom_killed,omitempty"`
+	// Leftovers is how many processes of the child's tree were still
+	// running when its main process ended (a daemonizing agent, a
+	// detached worker): tend killed them, as systemd's
+	// KillMode=control-group does (a contained agent only).
+	Leftovers int `json:"leftovers,omitempty"`
 	// Tail is the end of the child's piped output (see Spec.TailBytes):
 	// usually why it died.
 	Tail string `json:"tail,omitempty"`
@@ -90,8 +104,21 @@ func (e *Exit) cause() string {
 	return e.String() + ": " + line
 }
 
-// String summarises the exit: "exit code 3", "signal SIGKILL", "spawn: ...".
+// String summarises the exit: "exit code 3", "killed by SIGKILL",
+// "spawn: ...", "killed by SIGKILL (OOM killer, memory_max reached)",
+// with "; 2 leftover processes killed" when the tree outlived it.
 func (e *Exit) String() string {
+	s := e.status()
+	if e.OOMKilled {
+		s += " (OOM killer, memory_max reached)"
+	}
+	if e.Leftovers > 0 {
+		s += "; " + strconv.Itoa(e.Leftovers) + " leftover processes killed"
+	}
+	return s
+}
+
+func (e *Exit) status() string {
 	switch {
 	case e.Err != "" && e.Signal != 0:
 		return e.Err + " (killed by " + e.Signal.String() + ")"

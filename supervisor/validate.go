@@ -46,6 +46,7 @@ type settings struct {
 	backoff          backoff.Policy
 	stdout, stderr   io.Writer
 	tailBytes        int
+	resources        Resources // applied to the agent's cgroup, in place
 	log              logr.Logger
 	// restartAt, when set (by a Group with a restart budget), returns the
 	// earliest moment an automatic restart due at the given time may run.
@@ -109,6 +110,10 @@ func (s Spec) resolveValue(kinds map[string]Kind) (settings, error) {
 		stderr:         s.Stderr,
 		log:            s.Logger.WithValues("agent", s.Identity()),
 	}
+	if err := s.Resources.validate(); err != nil {
+		return settings{}, err
+	}
+	out.resources = s.Resources
 	if err := s.resolveProtocol(&out); err != nil {
 		return settings{}, err
 	}

@@ -165,7 +165,7 @@ func (h *host) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if h.group != nil {
-		h.group.StopAll(ctx) //nolint:errcheck // the checks already stopped it on the normal path
+		h.group.Close(ctx) //nolint:errcheck // the checks already stopped it on the normal path
 	}
 	for _, a := range h.agents {
 		a.log.Close()

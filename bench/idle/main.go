@@ -159,7 +159,7 @@ func startTend(sleep string, n int, tail bool) (func() error, error) {
 			return nil, err
 		}
 	}
-	stop := func() error { return g.StopAll(context.Background()) }
+	stop := func() error { return g.Close(context.Background()) }
 	if err := g.StartAll(context.Background()); err != nil {
 		return nil, errors.Join(err, stop()) // leave none of those that started behind
 	}

@@ -180,7 +180,7 @@ func stormTend(bin string, n int, args func(int) []string, tail bool) (func() er
 			return nil, err
 		}
 	}
-	stop := func() error { return g.StopAll(context.Background()) }
+	stop := func() error { return g.Close(context.Background()) }
 	if err := g.StartAll(context.Background()); err != nil {
 		return nil, errors.Join(err, stop())
 	}

@@ -1,0 +1,279 @@
+package cgroup
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/opencontainers/cgroups"
+	"github.com/opencontainers/cgroups/fs"
+	"github.com/opencontainers/cgroups/fs2"
+	"golang.org/x/sys/unix"
+)
+
+// Agent is one agent's cgroup: the v2 directory its children's leaves
+// are made in, and on hybrid machines its v1 directories. Its limits and
+// accounting cover every child it ever had, and so the whole tree of
+// each.
+type Agent struct {
+	parent *Parent
+	dir    string            // v2
+	v1     map[string]string // controller → directory
+	v2m    *fs2.Manager
+
+	mu   sync.Mutex
+	next int // the number of the next leaf
+}
+
+// Agent creates the cgroup of the agent name under the parent. A cgroup
+// of that name that still holds processes is refused, never reused: they
+// are not this instance's (Sweep removed what a dead one left).
+func (p *Parent) Agent(name string) (*Agent, error) {
+	a := &Agent{parent: p, dir: filepath.Join(p.dir, name), v1: map[string]string{}}
+	for c, d := range p.v1 {
+		a.v1[c] = filepath.Join(d, name)
+	}
+	for _, dir := range a.dirs() {
+		if pids, _ := cgroups.GetAllPids(dir); len(pids) > 0 {
+			return nil, fmt.Errorf("cgroup %s holds processes %v that are not this host's; not reused", dir, pids)
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("cgroup %s: %w", dir, err)
+		}
+	}
+	var err error
+	a.v2m, err = fs2.NewManager(&cgroups.Cgroup{Resources: &cgroups.Resources{SkipDevices: true}}, a.dir)
+	return a, err
+}
+
+func (a *Agent) dirs() []string {
+	out := []string{a.dir}
+	for _, c := range slices.Sorted(maps.Keys(a.v1)) {
+		out = append(out, a.v1[c])
+	}
+	return out
+}
+
+// Path is the agent's v2 directory.
+func (a *Agent) Path() string { return a.dir }
+
+// SetLimits applies l, lifting the limits it leaves at zero; a running
+// child is limited at once. memory_max bounds memory and swap together,
+// as a Kubernetes limit does.
+func (a *Agent) SetLimits(l Limits) error {
+	if err := a.parent.Check(l); err != nil {
+		return err
+	}
+	r := &cgroups.Resources{SkipDevices: true}
+	unlimited := int64(-1)
+	has := func(c string) bool {
+		_, v1 := a.v1[c]
+		_, off := a.parent.noLimits[c]
+		return v1 || (a.parent.h.v1 == nil && !off)
+	}
+	if has("memory") {
+		r.Memory, r.MemorySwap = orValue(l.MemoryMax, unlimited), orValue(l.MemoryMax, unlimited)
+		if a.parent.h.v1 == nil {
+			r.Unified = map[string]string{"memory.high": "max"}
+			if l.MemoryHigh > 0 {
+				r.Unified["memory.high"] = strconv.FormatInt(l.MemoryHigh, 10)
+			}
+		}
+	}
+	if has("cpu") {
+		r.CpuPeriod, r.CpuQuota = cpuPeriod, unlimited
+		if l.CPU > 0 {
+			r.CpuQuota = cpuQuota(l.CPU)
+		}
+	}
+	if has("pids") {
+		r.PidsLimit = &unlimited
+		if l.PidsMax > 0 {
+			r.PidsLimit = &l.PidsMax
+		}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.parent.h.v1 == nil {
+		return a.v2m.Set(r)
+	}
+	// Each v1 controller on its own: fs.Manager.Set visits every
+	// controller runc knows, and its blkio one keeps unguarded global
+	// state (a data race between agents).
+	for _, c := range slices.Sorted(maps.Keys(a.v1)) {
+		if err := v1Subsystems[c].Set(a.v1[c], r); err != nil {
+			return fmt.Errorf("cgroup %s: %w", a.v1[c], err)
+		}
+	}
+	return nil
+}
+
+// v1Subsystems are runc's readers and writers of the v1 controllers an
+// agent joins.
+var v1Subsystems = map[string]interface {
+	Set(path string, r *cgroups.Resources) error
+	GetStats(path string, stats *cgroups.Stats) error
+}{"memory": &fs.MemoryGroup{}, "pids": &fs.PidsGroup{}, "cpu": &fs.CpuGroup{}}
+
+func orValue(v, unset int64) int64 {
+	if v > 0 {
+		return v
+	}
+	return unset
+}
+
+// Usage reads what the agent's processes use from its cgroup's stat files.
+func (a *Agent) Usage() (Usage, error) {
+	var u Usage
+	st, err := a.v2m.Stats(&cgroups.StatsOptions{Controllers: cgroups.CPU})
+	if err != nil {
+		return u, err
+	}
+	u.CPU = time.Duration(st.CpuStats.CpuUsage.TotalUsage)
+	u.Accounted = append(u.Accounted, "cpu")
+	if a.parent.h.v1 == nil {
+		st, err = a.v2m.Stats(&cgroups.StatsOptions{Controllers: cgroups.Memory | cgroups.Pids})
+	} else {
+		st = cgroups.NewStats()
+		for _, c := range []string{"memory", "pids"} {
+			if dir, ok := a.v1[c]; ok && err == nil {
+				err = v1Subsystems[c].GetStats(dir, st)
+			}
+		}
+	}
+	if err != nil {
+		return u, err
+	}
+	if a.accounts("memory") {
+		u.MemoryBytes = st.MemoryStats.Usage.Usage
+		u.AnonBytes = cmp.Or(st.MemoryStats.Stats["anon"], st.MemoryStats.Stats["total_rss"]) // v2, v1
+		u.Accounted = append(u.Accounted, "memory")
+	}
+	if a.accounts("pids") {
+		u.Pids = st.PidsStats.Current
+		u.Accounted = append(u.Accounted, "pids")
+	}
+	return u, nil
+}
+
+func (a *Agent) accounts(controller string) bool {
+	if a.parent.h.v1 != nil {
+		_, ok := a.v1[controller]
+		return ok
+	}
+	_, off := a.parent.noLimits[controller]
+	return !off
+}
+
+// OOMKills is how many processes of the agent the OOM killer has killed
+// so far (memory.events on v2, memory.oom_control on v1); 0 where memory
+// is not accounted.
+func (a *Agent) OOMKills() uint64 {
+	var n uint64
+	var err error
+	if dir, ok := a.v1["memory"]; ok {
+		n, err = fs.OOMKillCount(dir)
+	} else {
+		n, err = fs2.OOMKillCount(a.dir)
+	}
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+// NewLeaf makes the cgroup for the agent's next child, always a fresh
+// one: a v2 cgroup once killed through cgroup.kill SIGKILLs every process
+// later cloned into it (seen on Linux 6.18).
+func (a *Agent) NewLeaf() (*Leaf, error) {
+	defer holdSlot()()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for {
+		a.next++
+		dir := filepath.Join(a.dir, "run-"+strconv.Itoa(a.next))
+		err := unix.Mkdir(dir, 0o755)
+		if errors.Is(err, unix.EEXIST) {
+			continue // never reuse a leaf this instance did not make
+		}
+		if err != nil {
+			return nil, fmt.Errorf("cgroup %s: %w", dir, err)
+		}
+		fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			unix.Rmdir(dir) //nolint:errcheck // best effort: it is empty
+			return nil, fmt.Errorf("cgroup %s: %w", dir, err)
+		}
+		return &Leaf{dir: dir, parent: a.parent, fd: os.NewFile(uintptr(fd), dir)}, nil
+	}
+}
+
+// Spawn calls fork so that the process it forks starts in the agent's v1
+// cgroups as well (its v2 leaf is given to clone). A child takes the
+// cgroups of the thread that forks it, so the forking thread joins them
+// for the call and goes back afterwards; Go creates no thread from a
+// locked one (runtime.newm hands that to its template thread), so no
+// other thread of the host is ever in them.
+func (a *Agent) Spawn(fork func() error) error {
+	defer holdSlot()()
+	if len(a.v1) == 0 {
+		return fork()
+	}
+	runtime.LockOSThread()
+	tid := strconv.Itoa(unix.Gettid())
+	own, err := cgroups.ParseCgroupFile("/proc/thread-self/cgroup")
+	if err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("join cgroups: %w", err)
+	}
+	var joined []string
+	defer func() {
+		for _, c := range joined {
+			if cgroups.WriteFile(filepath.Join(a.parent.h.v1[c].mount, own[c]), "tasks", tid) != nil {
+				// Left locked, the thread ends with its goroutine
+				// rather than run other goroutines in the agent's
+				// cgroup.
+				return
+			}
+		}
+		runtime.UnlockOSThread()
+	}()
+	for _, c := range slices.Sorted(maps.Keys(a.v1)) {
+		if err := cgroups.WriteFile(a.v1[c], "tasks", tid); err != nil {
+			return fmt.Errorf("join cgroup %s: %w", a.v1[c], err)
+		}
+		joined = append(joined, c)
+	}
+	return fork()
+}
+
+// slots bounds the cgroup operations under way at once. Creating,
+// joining and removing cgroups take the kernel's cgroup locks and can
+// sleep for an RCU grace period; a thousand agents starting together
+// would otherwise each hold an OS thread blocked in one.
+var slots = make(chan struct{}, 4)
+
+// holdSlot waits for a slot and returns its release.
+func holdSlot() func() {
+	slots <- struct{}{}
+	return func() { <-slots }
+}
+
+// Remove deletes the agent's cgroups; its leaves must be gone.
+func (a *Agent) Remove() error {
+	var errs []error
+	for _, dir := range a.dirs() {
+		if err := cgroups.RemovePath(dir); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,235 @@
+package supervisor
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/go-logr/logr"
+	"github.com/tend-dev/tend/config"
+	"github.com/tend-dev/tend/internal/cgroup"
+)
+
+// Containment says where a Group keeps its members' processes. Where the
+// host may create cgroups (Linux, cgroup v2 mounted, root or a delegated
+// subtree), each member gets a cgroup of its own under a parent cgroup
+// that belongs to this host instance, and each child a fresh leaf in it:
+// nothing the agent forks, setsid'd or double-forked, can leave it.
+// Elsewhere members live in process groups (see "Containment" in the
+// package documentation for what holds where).
+type Containment struct {
+	// Name identifies this host instance among the programs on the
+	// machine: the parent cgroup is "tend.<Name>" under the host's own
+	// cgroup. A later instance of the same Name kills what a crashed one
+	// left there before it starts anything, and a second live one is
+	// refused (NewGroup fails), so two hosts must never share a Name.
+	// Empty: derived from the Store when it is a *FileStore (the host's
+	// state file identifies the instance), else a parent unique to this
+	// Group, which no later instance can find.
+	Name string
+	// Parent, when set, is the parent cgroup instead: a path from the
+	// root of the cgroup hierarchies ("/edge/agents") or relative to the
+	// host's own cgroup ("agents").
+	Parent string
+	// Disabled keeps every member in a process group even where cgroups
+	// are available.
+	Disabled bool
+}
+
+// containment is what a Group found: the parent cgroup its members go
+// in, or why there is none.
+type containment struct {
+	parent *cgroup.Parent // nil: process groups
+	why    error          // why parent is nil
+}
+
+// forceProcessGroups turns containment off for every Group, for the test
+// run that proves the process-group fallback (TEND_TEST_PROCESS_GROUPS).
+var forceProcessGroups bool
+
+// anonymousGroups numbers the parents of Groups that have no name.
+var anonymousGroups atomic.Uint64
+
+// contain opens the Group's parent cgroup, sweeps what a crashed instance
+// left in it, and says once, in the Group's log, why members live in
+// process groups when they must.
+func contain(opts GroupOptions, log logr.Logger) (containment, error) {
+	if opts.Containment.Disabled || forceProcessGroups {
+		return containment{why: errors.New("containment disabled")}, nil
+	}
+	h, err := cgroup.Detect()
+	if err != nil {
+		log.Info("agents are kept in process groups, not cgroups: descendants that leave the group, or outlive a crash of the host, are not contained", "reason", err.Error())
+		return containment{why: err}, nil
+	}
+	path, err := parentPath(opts)
+	if err != nil {
+		return containment{}, err
+	}
+	parent, err := cgroup.Open(h, path)
+	if err != nil {
+		return containment{}, fmt.Errorf("containment: %w", err)
+	}
+	left, err := parent.Sweep()
+	for _, l := range left {
+		log.Info("killed what a previous instance of this host left running", "agent", l.Agent, "pids", l.Pids)
+	}
+	if err != nil {
+		parent.Close() //nolint:errcheck // the sweep's error says more
+		return containment{}, fmt.Errorf("containment: %w", err)
+	}
+	log.V(1).Info("agents are contained in cgroups", "parent", parent.Path(), "layout", h.Describe())
+	return containment{parent: parent}, nil
+}
+
+// parentPath is where the Group's parent cgroup goes.
+func parentPath(opts GroupOptions) (string, error) {
+	c := opts.Containment
+	switch {
+	case c.Parent != "":
+		return c.Parent, nil
+	case c.Name != "":
+		if err := validateName("containment.name", c.Name); err != nil {
+			return "", err
+		}
+		return "tend." + c.Name, nil
+	}
+	exe, _ := os.Executable()
+	base := "tend." + filepath.Base(exe)
+	if fs, ok := opts.Store.(*FileStore); ok {
+		abs, _ := filepath.Abs(fs.path)
+		sum := sha256.Sum256([]byte(abs))
+		return base + "." + hex.EncodeToString(sum[:6]), nil
+	}
+	return base + "." + strconv.Itoa(os.Getpid()) + "." + strconv.FormatUint(anonymousGroups.Add(1), 10), nil
+}
+
+// box returns the cgroup of a new member named name, nil without
+// containment.
+func (c containment) box(name string) *agentBox {
+	if c.parent == nil {
+		return nil
+	}
+	return &agentBox{parent: c.parent, name: name}
+}
+
+// check reports a limit the Group's containment cannot apply, naming its
+// config key.
+func (c containment) check(r Resources) error {
+	if r.isZero() {
+		return nil
+	}
+	if c.parent == nil {
+		return config.Invalid("resources", r, "limits need cgroups, and this Group has none: "+c.why.Error())
+	}
+	var le *cgroup.LimitError
+	if err := c.parent.Check(r.limits()); errors.As(err, &le) {
+		return config.Invalid("resources."+le.Key, r.value(le.Key), le.Reason)
+	} else if err != nil {
+		return config.Invalid("resources", r, err.Error())
+	}
+	return nil
+}
+
+// close removes the parent cgroup; members' cgroups are gone by then.
+func (c containment) close() error {
+	if c.parent == nil {
+		return nil
+	}
+	return c.parent.Close()
+}
+
+// agentBox is an agent's cgroup: made at its first spawn, it keeps the
+// agent's limits and accounting across children, and each child gets a
+// fresh leaf in it. Process.Close (Group.Remove) removes it.
+type agentBox struct {
+	parent *cgroup.Parent
+	name   string
+
+	mu     sync.Mutex
+	cg     *cgroup.Agent // nil until the first spawn, and after remove
+	limits cgroup.Limits // what cg has applied
+}
+
+// newLeaf makes the cgroup for the next child, with limits applied first.
+func (b *agentBox) newLeaf(limits cgroup.Limits) (*cgroup.Agent, *cgroup.Leaf, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cg == nil {
+		cg, err := b.parent.Agent(b.name)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := cg.SetLimits(limits); err != nil {
+			cg.Remove() //nolint:errcheck // nothing ran in it
+			return nil, nil, fmt.Errorf("resources: %w", err)
+		}
+		b.cg, b.limits = cg, limits
+	} else if err := b.apply(limits); err != nil {
+		return nil, nil, err
+	}
+	leaf, err := b.cg.NewLeaf()
+	return b.cg, leaf, err
+}
+
+// setLimits changes the limits in place; a running child is limited at
+// once. Before the first spawn they are only recorded.
+func (b *agentBox) setLimits(limits cgroup.Limits) error {
+	if b == nil {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cg == nil {
+		return nil
+	}
+	return b.apply(limits)
+}
+
+// apply sets limits if they differ from what is applied; under mu.
+func (b *agentBox) apply(limits cgroup.Limits) error {
+	if limits == b.limits {
+		return nil
+	}
+	if err := b.cg.SetLimits(limits); err != nil {
+		return fmt.Errorf("resources: %w", err)
+	}
+	b.limits = limits
+	return nil
+}
+
+// usage reads the agent's tree-wide usage; ok is false before its first
+// spawn.
+func (b *agentBox) usage() (u cgroup.Usage, ok bool, err error) {
+	if b == nil {
+		return u, false, nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cg == nil {
+		return u, false, nil
+	}
+	u, err = b.cg.Usage()
+	return u, true, err
+}
+
+// remove deletes the agent's cgroup once its last child is gone.
+func (b *agentBox) remove() error {
+	if b == nil {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cg == nil {
+		return nil
+	}
+	err := b.cg.Remove()
+	b.cg, b.limits = nil, cgroup.Limits{}
+	return err
+}

@@ -1,0 +1,111 @@
+package supervisor
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tend-dev/tend/config"
+	"github.com/tend-dev/tend/internal/cgroup"
+)
+
+// Resources are an agent's hard limits, which the kernel enforces on its
+// whole process tree through the agent's cgroup: only for a Group's
+// members where cgroups are available (see Containment), and a Spec that
+// sets one elsewhere is refused, never silently unlimited. Zero fields
+// set no limit. They are applied before the child runs, and Apply changes
+// them in place, without a restart.
+type Resources struct {
+	// MemoryMax is the most memory the tree may use, memory and swap
+	// together as a Kubernetes memory limit (systemd's MemoryMax=):
+	// beyond it the OOM killer kills inside the agent, and the Exit says
+	// so (Exit.OOMKilled). "512Mi", "1Gi", or bytes.
+	MemoryMax config.Bytes `json:"memory_max,omitempty"`
+	// MemoryHigh throttles and reclaims the tree above it without killing
+	// (systemd's MemoryHigh=). Needs the cgroup v2 memory controller.
+	MemoryHigh config.Bytes `json:"memory_high,omitempty"`
+	// CPU is how many cores' worth of CPU time the tree may use: 0.5,
+	// "500m" or "50%" (a Kubernetes CPU limit, systemd's CPUQuota=), over
+	// 100 ms periods. At least 0.01.
+	CPU config.CPUs `json:"cpu,omitempty"`
+	// PidsMax is how many processes and threads the tree may hold
+	// (systemd's TasksMax=): a fork bomb stops at it.
+	PidsMax int64 `json:"pids_max,omitempty"`
+}
+
+func (r Resources) isZero() bool { return r == Resources{} }
+
+// limits is r as the cgroup layer takes it.
+func (r Resources) limits() cgroup.Limits {
+	return cgroup.Limits{MemoryMax: int64(r.MemoryMax), MemoryHigh: int64(r.MemoryHigh), CPU: float64(r.CPU), PidsMax: r.PidsMax}
+}
+
+// value is the value of the limit under key, for errors.
+func (r Resources) value(key string) any {
+	switch key {
+	case "memory_max":
+		return r.MemoryMax
+	case "memory_high":
+		return r.MemoryHigh
+	case "cpu":
+		return r.CPU
+	case "pids_max":
+		return r.PidsMax
+	}
+	return r
+}
+
+// validate checks the values themselves; whether the host can apply them
+// is the Group's question (containment.check).
+func (r Resources) validate() error {
+	switch {
+	case r.MemoryMax < 0:
+		return config.Invalid("resources.memory_max", r.MemoryMax, "must not be negative")
+	case r.MemoryHigh < 0:
+		return config.Invalid("resources.memory_high", r.MemoryHigh, "must not be negative")
+	case r.MemoryMax > 0 && r.MemoryHigh > r.MemoryMax:
+		return config.Invalid("resources.memory_high", r.MemoryHigh, "must not exceed memory_max ("+r.MemoryMax.String()+")")
+	case r.CPU < 0 || r.CPU > 0 && r.CPU < 0.01:
+		return config.Invalid("resources.cpu", r.CPU, "must be at least 0.01 cores (the kernel's 1 ms per 100 ms period)")
+	case r.PidsMax < 0:
+		return config.Invalid("resources.pids_max", r.PidsMax, "must not be negative")
+	}
+	return nil
+}
+
+// TreeUsage is what a contained agent's whole process tree uses, read
+// from its cgroup's stat files: every process it ever forked, wherever it
+// went, at the cost of a few small reads rather than a walk of /proc.
+type TreeUsage struct {
+	// CPU is the CPU time the agent's children and all their descendants
+	// have used, since the agent's first child.
+	CPU time.Duration
+	// MemoryBytes is the memory charged to the tree now, page cache
+	// included (what memory_max bounds); RSSBytes is its anonymous part.
+	MemoryBytes, RSSBytes uint64
+	// Processes counts its processes and threads now (what pids_max
+	// bounds).
+	Processes int
+	// Accounted lists which of the fields the host's cgroup setup
+	// provides: "cpu", "memory", "pids".
+	Accounted []string
+}
+
+// ErrNotContained: TreeUsage of an agent that has no cgroup (not a
+// Group's member, cgroups unavailable, or not started yet).
+var ErrNotContained = errors.New("agent not contained in a cgroup")
+
+// TreeUsage reads the agent's tree-wide usage from its cgroup;
+// ErrNotContained for an agent in a process group. It fits a
+// health.NewTreeResources probe through a one-line adapter.
+func (p *Process) TreeUsage() (TreeUsage, error) {
+	u, ok, err := p.files.box.usage()
+	switch {
+	case err != nil:
+		return TreeUsage{}, fmt.Errorf("agent %q: %w", p.name, err)
+	case !ok:
+		return TreeUsage{}, fmt.Errorf("agent %q: %w", p.name, ErrNotContained)
+	}
+	return TreeUsage{CPU: u.CPU, MemoryBytes: u.MemoryBytes, RSSBytes: u.AnonBytes,
+		Processes: int(u.Pids), Accounted: u.Accounted}, nil
+}

@@ -42,6 +42,11 @@ type Containment struct {
 	Disabled bool
 }
 
+// ErrInstanceRunning: NewGroup found the Group's parent cgroup held by
+// another live instance of the same host (the same Containment name, or
+// the same state file).
+var ErrInstanceRunning = cgroup.ErrLocked
+
 // containment is what a Group found: the parent cgroup its members go
 // in, or why there is none.
 type containment struct {

@@ -16,6 +16,10 @@ func TestMain(m *testing.M) {
 		runHelper()
 		return
 	}
+	if name := os.Getenv(containedHostEnv); name != "" {
+		runContainedHost(name)
+		return
+	}
 	if path := os.Getenv(storeWriterEnv); path != "" {
 		runStoreWriter(path)
 		return

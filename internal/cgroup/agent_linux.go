@@ -80,7 +80,10 @@ func (a *Agent) SetLimits(l Limits) error {
 		return v1 || (a.parent.h.v1 == nil && !off)
 	}
 	if has("memory") {
-		r.Memory, r.MemorySwap = orValue(l.MemoryMax, unlimited), orValue(l.MemoryMax, unlimited)
+		r.Memory = orValue(l.MemoryMax, unlimited)
+		if dir, ok := a.v1["memory"]; !ok || cgroups.PathExists(filepath.Join(dir, "memory.memsw.limit_in_bytes")) {
+			r.MemorySwap = r.Memory // without swap accounting, memory alone
+		}
 		if a.parent.h.v1 == nil {
 			r.Unified = map[string]string{"memory.high": "max"}
 			if l.MemoryHigh > 0 {

@@ -1,0 +1,345 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tend-dev/tend/config"
+	"github.com/tend-dev/tend/internal/cgroup"
+)
+
+// requireCgroups skips a test where this host cannot create cgroups.
+func requireCgroups(t *testing.T) {
+	t.Helper()
+	if forceProcessGroups {
+		t.Skip("containment is forced off (TEND_TEST_PROCESS_GROUPS)")
+	}
+	if _, err := cgroup.Detect(); err != nil {
+		t.Skipf("needs cgroups (run as root on Linux with cgroup v2 mounted): %v", err)
+	}
+}
+
+// escaperSpec is an agent whose shell puts one descendant in a session of
+// its own and double-forks another, writing their PIDs to pidFile, then
+// runs main (exec'd, so the leader is the main process).
+func escaperSpec(t *testing.T, pidFile, main string) Spec {
+	spec := agentSpec(t)
+	spec.Path = "/bin/sh"
+	spec.Args = []string{"-c", `setsid sleep 1000 & echo $! >> "$0"; (sleep 1000 & echo $! >> "$0"); ` + main, pidFile}
+	spec.Restart.Policy = RestartNever
+	return spec
+}
+
+// The bug: a descendant that leaves the process group (setsid, a double
+// fork) outlived Stop and its main process, unsupervised. In a cgroup it
+// cannot leave: Stop kills it, and so does the end of the main process,
+// which the Exit reports.
+func TestContainedDescendantsDieWithTheAgent(t *testing.T) {
+	requireCgroups(t)
+	g := newGroup(t, GroupOptions{})
+	for _, tc := range []struct {
+		name string
+		main string
+		// left is how many descendants the main process may leave: Stop's
+		// SIGTERM reaches the double-forked one, still in the group, so
+		// it may be gone already.
+		left int
+		end  func(p *Process) Exit
+	}{
+		{"stop", "exec sleep 1000", 1, func(p *Process) Exit {
+			if err := p.Stop(ctxTimeout(t, 10*time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			return *p.Status().LastExit
+		}},
+		{"main exits", "sleep 0.3; exit 3", 2, func(p *Process) Exit {
+			st, err := p.Wait(ctxTimeout(t, 10*time.Second))
+			if err != nil || st.State != Exited {
+				t.Fatalf("agent did not end: %v, %+v", err, st)
+			}
+			return *st.LastExit
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pidFile := tempFile(t, "pids")
+			spec := escaperSpec(t, pidFile, tc.main)
+			p, err := g.Add(spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Start(ctxTimeout(t, 10*time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			if b := p.Status().Boundary; !strings.HasPrefix(b, "cgroup /") {
+				t.Fatalf("boundary %q, want a cgroup", b)
+			}
+			escaped := readPIDs(t, pidFile, 2)
+			for _, pid := range escaped {
+				if !alive(pid) {
+					t.Fatalf("descendant %d not running", pid)
+				}
+			}
+			exit := tc.end(p)
+			for _, pid := range escaped {
+				if alive(pid) {
+					t.Errorf("descendant %d outlived its agent (%s)", pid, tc.name)
+				}
+			}
+			if exit.Leftovers < tc.left || exit.Leftovers > 2 || !strings.Contains(exit.String(), "leftover processes killed") {
+				t.Errorf("exit %q (leftovers %d), want %d-2 leftovers reported", exit.String(), exit.Leftovers, tc.left)
+			}
+			if err := g.Remove(ctxTimeout(t, 10*time.Second), spec.Name); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// A daemonizing agent (its main process forks the daemon and exits) is
+// never reported as running with nothing of it watched: what it left is
+// killed, and the Exit says so.
+func TestDaemonizingAgentIsNotLeftRunning(t *testing.T) {
+	requireCgroups(t)
+	g := newGroup(t, GroupOptions{})
+	pidFile := tempFile(t, "pid")
+	spec := agentSpec(t)
+	spec.Path, spec.Args = "/bin/sh", []string{"-c", `sleep 1000 & echo $! > "$0"`, pidFile}
+	spec.Restart.Policy = RestartNever
+	spec.StartSeconds = 0
+	p, err := g.Add(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Start(ctxTimeout(t, 10*time.Second)) //nolint:errcheck // it exits 0 during Starting: that is the point
+	st, err := p.Wait(ctxTimeout(t, 10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	daemon := readPIDs(t, pidFile, 1)[0]
+	if alive(daemon) || st.LastExit == nil || st.LastExit.Leftovers != 1 {
+		t.Fatalf("daemon %d alive %v after its launcher exited; exit %+v", daemon, alive(daemon), st.LastExit)
+	}
+}
+
+// memory_max: the kernel's OOM killer ends an agent that allocates more,
+// and the Exit and the event say that it was the OOM killer.
+func TestMemoryMaxOOMKill(t *testing.T) {
+	requireCgroups(t)
+	g := newGroup(t, GroupOptions{})
+	spec := agentSpec(t, "-alloc-mb", "200")
+	spec.Resources.MemoryMax = 32 << 20
+	spec.Restart.Policy = RestartNever
+	spec.StartSeconds = config.Duration(5 * time.Second)
+	p, err := g.Add(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reasons := make(chan Reason, 10)
+	defer p.Subscribe(func(e Event) { reasons <- e.Reason })()
+	p.Start(ctxTimeout(t, 10*time.Second)) //nolint:errcheck // it dies while Starting
+	st, err := p.Wait(ctxTimeout(t, 10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := st.LastExit
+	if e == nil || !e.OOMKilled || e.Signal != Signal(syscall.SIGKILL) || !strings.Contains(e.String(), "OOM killer") {
+		t.Fatalf("exit %+v, want OOM-killed", e)
+	}
+	for r := range reasons {
+		if r == ReasonOOMKilled {
+			break
+		}
+	}
+}
+
+// pids_max: a fork bomb stays inside its cgroup, and the host can still
+// start processes.
+func TestPidsMaxContainsForkBomb(t *testing.T) {
+	requireCgroups(t)
+	g := newGroup(t, GroupOptions{})
+	spec := agentSpec(t)
+	// bash, unlike dash, survives a failed fork and goes on trying.
+	spec.Path, spec.Args = "/bin/bash", []string{"-c", "while :; do sleep 1000 & done 2>/dev/null"}
+	spec.Resources.PidsMax = 16
+	spec.Restart.Policy = RestartNever
+	p, err := g.Add(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(ctxTimeout(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	var u TreeUsage
+	for u.Processes < 16 {
+		if u, err = p.TreeUsage(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond) // the bomb forks as fast as the kernel lets it
+	}
+	time.Sleep(200 * time.Millisecond)
+	if u, _ = p.TreeUsage(); u.Processes > 16 {
+		t.Fatalf("%d processes in the agent, pids_max 16", u.Processes)
+	}
+	if out, err := exec.Command("/bin/true").CombinedOutput(); err != nil {
+		t.Fatalf("the host cannot fork beside the bomb: %v %s", err, out)
+	}
+	b, err := os.ReadFile(filepath.Join(strings.TrimPrefix(p.Status().Boundary, "cgroup "), "cgroup.procs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bomb := strings.Fields(string(b))
+	if err := p.Stop(ctxTimeout(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range bomb {
+		if pid, _ := strconv.Atoi(f); alive(pid) {
+			t.Errorf("process %d of the bomb survived Stop", pid)
+		}
+	}
+}
+
+// cpu: a spinning agent limited to 0.2 cores gets no more than about that.
+// Only the upper bound is checked: the kernel's CFS quota decides it,
+// and a slow or busy machine gives less, never more.
+func TestCPULimitThrottlesSpinner(t *testing.T) {
+	requireCgroups(t)
+	g := newGroup(t, GroupOptions{})
+	spec := agentSpec(t, "-spin")
+	spec.Resources.CPU = 0.2
+	p, err := g.Add(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(ctxTimeout(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	before, err := p.TreeUsage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	time.Sleep(time.Second) // CPU over wall time: the kernel decides
+	after, _ := p.TreeUsage()
+	share := float64(after.CPU-before.CPU) / float64(time.Since(start))
+	t.Logf("a spinner limited to 0.2 cores used %.3f cores", share)
+	if share > 0.3 || share <= 0 {
+		t.Fatalf("spinner used %.3f cores with cpu 0.2", share)
+	}
+}
+
+// Limits are checked at Add and Apply, naming the key; Apply changes
+// them in place, without a restart.
+func TestResourcesValidatedAndAppliedInPlace(t *testing.T) {
+	requireCgroups(t)
+	if _, err := New(Spec{Name: "x", Path: "/bin/true", Resources: Resources{PidsMax: 5}}); err == nil || !strings.Contains(err.Error(), "resources") {
+		t.Fatalf("New with limits: %v, want an error naming resources", err)
+	}
+	off := newGroup(t, GroupOptions{Containment: Containment{Disabled: true}})
+	if _, err := off.Add(Spec{Name: "x", Path: "/bin/true", Resources: Resources{PidsMax: 5}}); err == nil || !strings.Contains(err.Error(), "limits need cgroups") {
+		t.Fatalf("limits without cgroups: %v", err)
+	}
+	g := newGroup(t, GroupOptions{})
+	for _, bad := range []struct {
+		r   Resources
+		key string
+	}{
+		{Resources{CPU: 0.001}, "resources.cpu"},
+		{Resources{PidsMax: -1}, "resources.pids_max"},
+		{Resources{MemoryMax: 1 << 20, MemoryHigh: 2 << 20}, "resources.memory_high"},
+	} {
+		if _, err := g.Add(Spec{Name: "bad", Path: "/bin/true", Resources: bad.r}); err == nil || !strings.Contains(err.Error(), bad.key) {
+			t.Errorf("%+v: %v, want an error naming %s", bad.r, err, bad.key)
+		}
+	}
+	spec := agentSpec(t)
+	spec.Resources = Resources{MemoryMax: 64 << 20, PidsMax: 50}
+	if _, err := g.Apply(ctxTimeout(t, 10*time.Second), []Spec{spec}); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := g.Get(spec.Name)
+	pid := p.Status().PID
+	if got := v1Limit(t, pid, "pids", "pids.max"); got != "50" {
+		t.Fatalf("pids.max %q, want 50", got)
+	}
+	spec.Resources = Resources{MemoryMax: 128 << 20}
+	res, err := g.Apply(ctxTimeout(t, 10*time.Second), []Spec{spec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := p.Status(); st.PID != pid || len(res.Updated) != 1 || st.Limits.MemoryMax != 128<<20 {
+		t.Fatalf("Apply %+v: pid %d -> %d, limits %+v", res, pid, st.PID, st.Limits)
+	}
+	if got := v1Limit(t, pid, "pids", "pids.max"); got != "max" {
+		t.Errorf("pids.max %q after the limit was dropped, want max", got)
+	}
+	if got := v1Limit(t, pid, "memory", "memory.limit_in_bytes"); got != strconv.Itoa(128<<20) {
+		t.Errorf("memory.limit_in_bytes %q, want %d", got, 128<<20)
+	}
+}
+
+// v1Limit reads a limit file of pid's cgroup in the v1 hierarchy of
+// controller, skipping where that hierarchy is not v1.
+func v1Limit(t *testing.T, pid int, controller, file string) string {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.SplitN(line, ":", 3); len(f) == 3 && f[1] == controller {
+			v, err := os.ReadFile(filepath.Join("/sys/fs/cgroup", controller, f[2], file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return strings.TrimSpace(string(v))
+		}
+	}
+	t.Skipf("no v1 %s hierarchy here", controller)
+	return ""
+}
+
+// Each agent's cgroup goes with it, and the parent with the Group.
+func TestCgroupsRemovedWithAgentAndGroup(t *testing.T) {
+	requireCgroups(t)
+	g, err := NewGroup(GroupOptions{Containment: Containment{Name: "test-removal-" + strconv.Itoa(os.Getpid())}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent := g.contain.parent.Path()
+	spec := agentSpec(t)
+	p, err := g.Add(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(ctxTimeout(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	agentDir := filepath.Join(parent, spec.Name)
+	if _, err := os.Stat(agentDir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewGroup(GroupOptions{Containment: Containment{Name: "test-removal-" + strconv.Itoa(os.Getpid())}}); !errors.Is(err, ErrInstanceRunning) {
+		t.Fatalf("a second live instance of the same name: %v, want ErrInstanceRunning", err)
+	}
+	if err := g.Remove(ctxTimeout(t, 10*time.Second), spec.Name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(agentDir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("agent cgroup after Remove: %v", err)
+	}
+	if err := g.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(parent); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("parent cgroup after Close: %v", err)
+	}
+}

@@ -136,7 +136,7 @@ func spawn(s *settings, af *agentFiles) (_ *child, err error) {
 	}
 	c.pid, c.started = c.h.pid, time.Now()
 	if c.notify != nil {
-		c.notify.pgid, c.notify.adopt = c.pid, c.adopt
+		c.notify.leader, c.notify.member, c.notify.adopt = c.pid, c.isMember, c.adopt
 		go c.notify.read() // ends when the waiter closes the socket
 	}
 	c.out.start(c.tail, s.log)
@@ -203,7 +203,7 @@ func (c *child) adopt(pid int) error {
 		c.dropSuccessor()
 		return nil
 	}
-	s, err := openSuccessor(pid, c.pid)
+	s, err := openSuccessor(pid, c.isMember)
 	if err != nil {
 		return fmt.Errorf("MAINPID=%d: %w", pid, err)
 	}

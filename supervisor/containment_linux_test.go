@@ -343,3 +343,22 @@ func TestCgroupsRemovedWithAgentAndGroup(t *testing.T) {
 		t.Fatalf("parent cgroup after Close: %v", err)
 	}
 }
+
+// The notify socket asks the boundary who may speak: in a cgroup, a
+// descendant that left the process group (setsid) is still the agent's.
+func TestNotifyFromSetsidDescendantInCgroup(t *testing.T) {
+	requireCgroups(t)
+	g := newGroup(t, GroupOptions{})
+	spec := agentSpec(t)
+	spec.Path = "/bin/sh"
+	spec.Args = []string{"-c", `setsid "$0" -notify-ready-after 0 & exec sleep 1000`, agentPath}
+	spec.NotifyReady = true
+	spec.StartTimeout = config.Duration(5 * time.Second)
+	p, err := g.Add(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(ctxTimeout(t, 10*time.Second)); err != nil {
+		t.Fatalf("READY=1 from a setsid'd descendant in the agent's cgroup was not taken: %v", err)
+	}
+}

@@ -32,6 +32,8 @@ func crashSpecs(agent, addr, dir string) []Spec {
 	return []Spec{server, escaper}
 }
 
+func init() { testHosts[containedHostEnv] = runContainedHost }
+
 // runContainedHost is the host the crash test kills: it writes its agents'
 // PIDs to $dir/pids once they run, then waits to be killed.
 func runContainedHost(name string) {

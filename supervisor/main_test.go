@@ -10,15 +10,21 @@ import (
 // agentPath is the test agent binary, built once for the package.
 var agentPath string
 
+// testHosts are the helper hosts the test binary can act as, by the
+// environment variable that selects one; platform files add theirs.
+var testHosts = map[string]func(value string){}
+
 func TestMain(m *testing.M) {
 	// Re-executed test binaries acting as helper processes.
 	if os.Getenv(helperEnv) != "" {
 		runHelper()
 		return
 	}
-	if name := os.Getenv(containedHostEnv); name != "" {
-		runContainedHost(name)
-		return
+	for env, run := range testHosts {
+		if v := os.Getenv(env); v != "" {
+			run(v)
+			return
+		}
 	}
 	if path := os.Getenv(storeWriterEnv); path != "" {
 		runStoreWriter(path)

@@ -19,18 +19,18 @@ type successor struct {
 	pidfd *os.File
 }
 
-// openSuccessor takes hold of pid if it is a live member of group pgid.
-// The pidfd is opened first, so the group check cannot be about a later
-// process given the same PID.
-func openSuccessor(pid, pgid int) (*successor, error) {
+// openSuccessor takes hold of pid if member says it is a live process of
+// the child's boundary. The pidfd is opened first, so the check cannot be
+// about a later process given the same PID.
+func openSuccessor(pid int, member func(int) bool) (*successor, error) {
 	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
 	if err != nil {
 		return nil, err
 	}
 	s := &successor{pid: pid, pidfd: os.NewFile(uintptr(fd), "pidfd")}
-	if !isLiveMember(pid, pgid) || s.signal(0) != nil {
+	if !member(pid) || s.signal(0) != nil {
 		s.close()
-		return nil, errors.New("not a live process of the agent's group")
+		return nil, errors.New("not a live process of the agent's cgroup or process group")
 	}
 	return s, nil
 }

@@ -10,7 +10,7 @@ import (
 // Outside Linux there is no notify socket, so no MAINPID= to follow.
 type successor struct{ pid int }
 
-func openSuccessor(int, int) (*successor, error) {
+func openSuccessor(int, func(int) bool) (*successor, error) {
 	return nil, errors.New("MAINPID= is only supported on Linux")
 }
 func (s *successor) signal(syscall.Signal) error            { return syscall.ENOSYS }

@@ -22,7 +22,11 @@ type notifySocket struct {
 	*notifyState
 	dir   string
 	sock  *os.File // non-blocking datagram socket, read in the netpoller
-	pgid  int      // set once the child is spawned, before read starts
+	// leader is the child's PID and member reports whether a PID is a
+	// live process of its boundary (cgroup leaf or process group); both
+	// set once the child is spawned, before read starts.
+	leader int
+	member func(pid int) bool
 	store *fdStore // the agent's fd store; nil when it has none
 	// adopt makes a MAINPID= process the child's main one; called by the
 	// reader before the message's descriptors are closed, so a sender
@@ -226,8 +230,8 @@ func (n *notifySocket) take(r received) {
 		return
 	}
 	m := parseNotify(r.msg)
-	if m.mainPID != 0 && (!n.inGroup(m.mainPID) || n.adopt == nil || n.adopt(m.mainPID) != nil) {
-		m.mainPID = 0 // MAINPID= may only name a live process of the child's group
+	if m.mainPID != 0 && (!n.member(m.mainPID) || n.adopt == nil || n.adopt(m.mainPID) != nil) {
+		m.mainPID = 0 // MAINPID= may only name a live process of the child's boundary
 	}
 	switch {
 	case m.fdStoreRemove && m.fdName != "":
@@ -239,7 +243,9 @@ func (n *notifySocket) take(r received) {
 }
 
 // fromChild reports whether a sender counts as the child: its main
-// process, or a live process of its group. For the latter a pidfd taken
+// process, or a live process of its boundary (its cgroup leaf, which
+// setsid'd descendants cannot leave, or its process group). For the
+// latter a pidfd taken
 // before /proc is read and still alive after it proves that /proc showed
 // one process, not a PID recycled in between. (SO_PASSPIDFD would hand
 // the sender's pidfd with every message, but it doubled the latency of
@@ -248,19 +254,16 @@ func (n *notifySocket) fromChild(pid int) bool {
 	if pid == 0 {
 		return false
 	}
-	if pid == n.pgid {
+	if pid == n.leader {
 		return true // the main process: its PID stays reserved until it is reaped
 	}
 	pidfd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
-		return err == unix.ENOSYS && n.inGroup(pid) // no pidfd on this kernel: /proc alone
+		return err == unix.ENOSYS && n.member(pid) // no pidfd on this kernel: /proc alone
 	}
 	defer unix.Close(pidfd)
-	return n.inGroup(pid) && unix.PidfdSendSignal(pidfd, 0, nil, 0) == nil
+	return n.member(pid) && unix.PidfdSendSignal(pidfd, 0, nil, 0) == nil
 }
-
-// inGroup reports whether pid is a live process of the child's group.
-func (n *notifySocket) inGroup(pid int) bool { return isLiveMember(pid, n.pgid) }
 
 func (n *notifySocket) close() {
 	if n != nil {

@@ -13,8 +13,9 @@ import (
 
 type notifySocket struct {
 	*notifyState
-	pgid  int
-	adopt func(pid int) error
+	leader int
+	member func(pid int) bool
+	adopt  func(pid int) error
 }
 
 var errNoNotify = errors.New("sd_notify readiness is only supported on Linux")

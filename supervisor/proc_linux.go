@@ -171,6 +171,16 @@ func waitGroupGone(pgid int, s *settings) {
 	}
 }
 
+// isMember reports whether pid is a live process of the child's
+// boundary: its cgroup leaf, or its process group.
+func (c *child) isMember(pid int) bool {
+	if c.leaf != nil {
+		st, err := procfs.ReadStat(pid)
+		return err == nil && st.Live() && c.leaf.Contains(pid)
+	}
+	return isLiveMember(pid, c.pid)
+}
+
 // isLiveMember reports whether pid is a live (not zombie) process of
 // group pgid, read from /proc/PID/stat.
 func isLiveMember(pid, pgid int) bool {

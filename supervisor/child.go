@@ -23,9 +23,10 @@ import (
 // sent under mu and only while the leader is unreaped, so neither its PID
 // nor its group ID can name a recycled process.
 type child struct {
-	h       procHandle
-	pid     int
-	started time.Time
+	h           procHandle
+	pid         int
+	leaderStart uint64 // read while the leader is unreaped, so it is the leader's
+	started     time.Time
 	// leaf holds the child and everything it forks, in the agent's cgroup
 	// cg; nil for a child in a process group only.
 	leaf      *cgroup.Leaf
@@ -135,6 +136,7 @@ func spawn(s *settings, af *agentFiles) (_ *child, err error) {
 		return nil, err
 	}
 	c.pid, c.started = c.h.pid, time.Now()
+	c.leaderStart = startTicks(c.pid)
 	if c.notify != nil {
 		c.notify.leader, c.notify.member, c.notify.adopt = c.pid, c.isMember, c.adopt
 		go c.notify.read() // ends when the waiter closes the socket

@@ -42,9 +42,9 @@ type Containment struct {
 	Disabled bool
 }
 
-// ErrInstanceRunning: NewGroup found the Group's parent cgroup held by
-// another live instance of the same host (the same Containment name, or
-// the same state file).
+// ErrInstanceRunning: NewGroup found the Group's parent cgroup or its
+// FileStore held by another live instance of the same host (the same
+// Containment name, or the same state file).
 var ErrInstanceRunning = cgroup.ErrLocked
 
 // containment is what a Group found: the parent cgroup its members go

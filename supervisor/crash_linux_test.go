@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr/testr"
 	"github.com/tend-dev/tend/config"
 )
 
@@ -38,7 +39,15 @@ func init() { testHosts[containedHostEnv] = runContainedHost }
 // PIDs to $dir/pids once they run, then waits to be killed.
 func runContainedHost(name string) {
 	dir, addr := os.Getenv("TEND_TEST_DIR"), os.Getenv("TEND_TEST_ADDR")
-	g, err := NewGroup(GroupOptions{Containment: Containment{Name: name}})
+	opts := GroupOptions{Containment: Containment{Name: name, Disabled: os.Getenv("TEND_TEST_NO_CGROUPS") != ""}}
+	var err error
+	if path := os.Getenv("TEND_TEST_STORE"); path != "" {
+		opts.Store, err = NewFileStore(path)
+	}
+	var g *Group
+	if err == nil {
+		g, err = NewGroup(opts)
+	}
 	if err == nil {
 		_, err = g.Apply(context.Background(), crashSpecs(os.Getenv("TEND_TEST_AGENT"), addr, dir))
 	}
@@ -66,15 +75,25 @@ func TestNextHostKillsWhatACrashedOneLeft(t *testing.T) {
 	name := "crash-test-" + strconv.Itoa(os.Getpid())
 	dir := t.TempDir()
 	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	left := crashHost(t, dir, addr, containedHostEnv+"="+name)
+	left = append(left, readPIDs(t, filepath.Join(dir, "escaped"), 1)...)
+	g := newGroup(t, GroupOptions{Containment: Containment{Name: name}})
+	assertSweptAndServed(t, g, left, dir, addr)
+}
+
+// crashHost runs the helper host with env, waits for its agents, SIGKILLs
+// it and returns the PIDs of its agents, which it checks are still
+// running and serving.
+func crashHost(t *testing.T, dir, addr string, env ...string) []int {
+	t.Helper()
 	host := exec.Command(os.Args[0], "-test.run=^$")
-	host.Env = append(os.Environ(), containedHostEnv+"="+name, "TEND_TEST_DIR="+dir,
-		"TEND_TEST_ADDR="+addr, "TEND_TEST_AGENT="+agentPath)
+	host.Env = append(append(os.Environ(), "TEND_TEST_DIR="+dir,
+		"TEND_TEST_ADDR="+addr, "TEND_TEST_AGENT="+agentPath), env...)
 	host.Stderr = os.Stderr
 	if err := host.Start(); err != nil {
 		t.Fatal(err)
 	}
 	left := readPIDs(t, filepath.Join(dir, "pids"), 2)
-	left = append(left, readPIDs(t, filepath.Join(dir, "escaped"), 1)...)
 	host.Process.Signal(syscall.SIGKILL) //nolint:errcheck // it is ours
 	host.Wait()                          //nolint:errcheck // killed on purpose
 	for _, pid := range left {
@@ -85,8 +104,13 @@ func TestNextHostKillsWhatACrashedOneLeft(t *testing.T) {
 	if body, err := get("http://" + addr); err != nil || !strings.HasPrefix(body, "pid ") {
 		t.Fatalf("the crashed host's server does not answer: %q %v", body, err)
 	}
+	return left
+}
 
-	g := newGroup(t, GroupOptions{Containment: Containment{Name: name}})
+// assertSweptAndServed checks that the new host g killed left before it
+// returned, and that its own server then answers the probe.
+func assertSweptAndServed(t *testing.T, g *Group, left []int, dir, addr string) {
+	t.Helper()
 	for _, pid := range left {
 		if alive(pid) {
 			t.Errorf("leftover %d still running after the next host started", pid)
@@ -101,5 +125,50 @@ func TestNextHostKillsWhatACrashedOneLeft(t *testing.T) {
 	p, _ := g.Get("server")
 	if body, err := get("http://" + addr); err != nil || strings.TrimSpace(body) != "pid "+strconv.Itoa(p.Status().PID) {
 		t.Fatalf("probe answered %q (%v), want the new server, pid %d", body, err, p.Status().PID)
+	}
+}
+
+// Without cgroups, the next host kills the process groups the crashed
+// one's FileStore recorded, after checking each is still that process.
+func TestNextHostKillsRecordedProcessGroups(t *testing.T) {
+	dir := t.TempDir()
+	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	store := filepath.Join(dir, "state.json")
+	left := crashHost(t, dir, addr, containedHostEnv+"=pg-crash", "TEND_TEST_NO_CGROUPS=1", "TEND_TEST_STORE="+store)
+	escaped := readPIDs(t, filepath.Join(dir, "escaped"), 1)[0]
+	t.Cleanup(func() { syscall.Kill(escaped, syscall.SIGKILL) }) //nolint:errcheck // out of a process group's reach
+	fs, err := NewFileStore(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := newGroup(t, GroupOptions{Store: fs, Containment: Containment{Disabled: true}})
+	assertSweptAndServed(t, g, left, dir, addr)
+}
+
+// A record whose PID now names another process (another start time or
+// binary) is never acted on.
+func TestRecordedProcessGroupVerifiedBeforeKill(t *testing.T) {
+	bystander := exec.Command("sleep", "1000")
+	bystander.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := bystander.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer bystander.Wait()         //nolint:errcheck // killed below
+	defer bystander.Process.Kill() //nolint:errcheck // ours
+	pid := bystander.Process.Pid
+	sleep := executable(pid, startTicks(pid))
+	for _, r := range []Record{
+		{Name: "wrong-start", State: Running, PID: pid, LeaderStart: startTicks(pid) + 1, Exe: sleep},
+		{Name: "wrong-binary", State: Running, PID: pid, LeaderStart: startTicks(pid), Exe: "/bin/true"},
+		{Name: "stopped", State: Stopped, PID: pid, LeaderStart: startTicks(pid), Exe: sleep},
+	} {
+		sweepProcessGroups(map[string]Record{r.Name: r}, testr.New(t))
+		if !alive(pid) {
+			t.Fatalf("record %+v killed a process that is not the recorded one", r)
+		}
+	}
+	sweepProcessGroups(map[string]Record{"it": {Name: "it", State: Running, PID: pid, LeaderStart: startTicks(pid), Exe: sleep}}, testr.New(t))
+	if alive(pid) {
+		t.Fatal("the recorded process itself was not killed")
 	}
 }

@@ -62,8 +62,7 @@ func (e Event) String() string {
 // Starting, Running or Stopping into any other state) or a failed spawn;
 // nil for every other transition, whose Status.LastExit is older.
 func (e Event) Exit() *Exit {
-	live := func(s State) bool { return s == Starting || s == Running || s == Stopping }
-	if live(e.To) || !live(e.From) && e.Reason != ReasonSpawnFailed {
+	if e.To.hasChild() || !e.From.hasChild() && e.Reason != ReasonSpawnFailed {
 		return nil
 	}
 	return e.Status.LastExit

@@ -61,6 +61,8 @@ type Group struct {
 	budget   *budgetClock
 	kinds    map[string]Kind
 	contain  containment // the members' parent cgroup, if any
+	// unlockStore releases the FileStore's instance lock (see lockStore).
+	unlockStore func()
 
 	mu      sync.RWMutex
 	members map[string]*member
@@ -92,7 +94,11 @@ type member struct {
 // cgroups are available (see Containment) it first opens and locks the
 // Group's parent cgroup, failing if another live instance of the same
 // host holds it, and kills whatever a crashed instance left there,
-// logging each agent's leftovers; where they are not, it logs why, once.
+// logging each agent's leftovers; where they are not, it logs why, once,
+// and kills instead the process groups the Store recorded, each verified
+// by PID, start time and executable first. A *FileStore is locked for the
+// Group's life (PATH.lock): a second live Group on it fails with
+// ErrInstanceRunning.
 func NewGroup(opts GroupOptions) (*Group, error) {
 	if err := opts.Budget.validate(); err != nil {
 		return nil, err
@@ -111,8 +117,15 @@ func NewGroup(opts GroupOptions) (*Group, error) {
 		}
 	}
 	var err error
-	if g.contain, err = contain(opts, g.log); err != nil {
+	if g.unlockStore, err = lockStore(opts.Store); err != nil {
 		return nil, err
+	}
+	if g.contain, err = contain(opts, g.log); err != nil {
+		g.unlockStore()
+		return nil, err
+	}
+	if g.contain.parent == nil {
+		sweepProcessGroups(g.restored, g.log)
 	}
 	return g, nil
 }
@@ -182,6 +195,7 @@ func (g *Group) persist(m *member, r Record) {
 	}
 	m.stored = r.UpdatedAt
 	r.Held = m.held.Load()
+	r.Exe = executable(r.PID, r.LeaderStart)
 	if err := g.store.Put(r); err != nil {
 		g.log.Error(err, "cannot persist agent state", "agent", r.Name)
 	}
@@ -367,6 +381,7 @@ func (g *Group) Close(ctx context.Context) error {
 	if cerr := g.contain.close(); cerr != nil {
 		g.log.Error(cerr, "cannot remove the Group's parent cgroup")
 	}
+	g.unlockStore()
 	return err
 }
 

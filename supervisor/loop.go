@@ -289,7 +289,7 @@ func (l *loop) spawn(reason Reason, manual bool) {
 	r := &run{spawned: c, contract: l.cfg.contract, watchdog: l.cfg.contract.watchdog}
 	l.cur = r
 	l.st.PID, l.st.StartedAt, l.st.NotifyStatus, l.st.Reloading = c.pid, c.started, "", false
-	l.st.Boundary, l.st.Limits = c.boundary, l.cfg.resources
+	l.st.Boundary, l.st.Limits, l.st.LeaderStart = c.boundary, l.cfg.resources, c.leaderStart
 	l.st.Run++
 	l.set(Starting, reason, nil)
 	switch {
@@ -340,7 +340,7 @@ func (l *loop) onExit(e Exit) {
 	l.cur = nil
 	r.end()
 	e = r.describe(e, l.cfg)
-	l.st.PID, l.st.Reloading = 0, false
+	l.st.PID, l.st.LeaderStart, l.st.Reloading = 0, 0, false
 	reason := l.failReloads(r, e)
 	switch {
 	case r.killing == killUnhealthy:

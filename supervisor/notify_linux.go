@@ -20,14 +20,14 @@ import (
 // notifyState.
 type notifySocket struct {
 	*notifyState
-	dir   string
-	sock  *os.File // non-blocking datagram socket, read in the netpoller
+	dir  string
+	sock *os.File // non-blocking datagram socket, read in the netpoller
 	// leader is the child's PID and member reports whether a PID is a
 	// live process of its boundary (cgroup leaf or process group); both
 	// set once the child is spawned, before read starts.
 	leader int
 	member func(pid int) bool
-	store *fdStore // the agent's fd store; nil when it has none
+	store  *fdStore // the agent's fd store; nil when it has none
 	// adopt makes a MAINPID= process the child's main one; called by the
 	// reader before the message's descriptors are closed, so a sender
 	// waiting on its barrier (systemd-notify) cannot let the old main

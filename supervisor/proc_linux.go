@@ -171,6 +171,15 @@ func waitGroupGone(pgid int, s *settings) {
 	}
 }
 
+// startTicks is when pid started, in clock ticks after boot; 0 if unknown.
+func startTicks(pid int) uint64 {
+	st, err := procfs.ReadStat(pid)
+	if err != nil {
+		return 0
+	}
+	return st.StartTicks
+}
+
 // isMember reports whether pid is a live process of the child's
 // boundary: its cgroup leaf, or its process group.
 func (c *child) isMember(pid int) bool {

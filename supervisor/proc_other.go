@@ -49,6 +49,9 @@ func waitGroupGone(pgid int, s *settings) {
 	s.log.Info("agent's process group still exists after SIGKILL", "pgid", pgid)
 }
 
+// startTicks is unknown outside Linux.
+func startTicks(int) uint64 { return 0 }
+
 // isMember is false outside Linux, where NotifyReady, the only reason to
 // ask, is refused.
 func (c *child) isMember(int) bool { return false }

@@ -10,10 +10,11 @@ import (
 // settings' spawn function makes it; tests of the timing logic substitute
 // children that are not processes.
 type spawned struct {
-	pid     int
-	started time.Time
-	exited  <-chan Exit   // receives exactly one Exit
-	notify  *notifySocket // with NotifyReady
+	pid         int
+	leaderStart uint64 // Status.LeaderStart
+	started     time.Time
+	exited      <-chan Exit   // receives exactly one Exit
+	notify      *notifySocket // with NotifyReady
 	// boundary describes what holds the child's processes (Status.Boundary).
 	boundary string
 	// signal sends sig to the main process, or to its whole group; it
@@ -27,7 +28,7 @@ func spawnProcess(s *settings, af *agentFiles) (spawned, error) {
 	if err != nil {
 		return spawned{}, err
 	}
-	return spawned{pid: c.pid, started: c.started, exited: c.done, notify: c.notify, boundary: c.boundary(),
+	return spawned{pid: c.pid, leaderStart: c.leaderStart, started: c.started, exited: c.done, notify: c.notify, boundary: c.boundary(),
 		signal: func(sig syscall.Signal, group bool) error {
 			if group {
 				return c.signalGroup(sig)

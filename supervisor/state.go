@@ -59,3 +59,7 @@ func (s *State) UnmarshalJSON(b []byte) error {
 	}
 	return fmt.Errorf("state %q: unknown", name)
 }
+
+// hasChild reports whether an agent in state s has a child: Starting,
+// Running or Stopping.
+func (s State) hasChild() bool { return s == Starting || s == Running || s == Stopping }

@@ -36,6 +36,11 @@ type Status struct {
 	// Reloading is true while the child reloads: from its RELOADING=1 to
 	// its next READY=1 (with NotifyReady).
 	Reloading bool `json:"reloading,omitempty"`
+	// LeaderStart is when the current child's main process started, in
+	// clock ticks after boot (/proc/PID/stat): with PID it names that
+	// process and no later one given the same PID. 0 when none runs, or
+	// outside Linux.
+	LeaderStart uint64 `json:"leader_start,omitempty"`
 	// Boundary is what holds the current (or last) child's processes:
 	// "cgroup /sys/fs/cgroup/.../run-3" or "process group 1234".
 	Boundary string `json:"boundary,omitempty"`

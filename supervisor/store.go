@@ -23,7 +23,13 @@ type Record struct {
 	Restarts  int       `json:"restarts"`            // automatic restarts so far
 	LastExit  *Exit     `json:"last_exit,omitempty"` // without the output tail
 	StartedAt time.Time `json:"started_at,omitzero"` // when that child was spawned
-	UpdatedAt time.Time `json:"updated_at"`          // when this record was taken
+	// LeaderStart and Exe identify that child beyond its PID (its start
+	// time in clock ticks after boot, the binary it ran when the record
+	// was taken), so that a later host kills it only if it is still that
+	// very process.
+	LeaderStart uint64    `json:"leader_start,omitempty"`
+	Exe         string    `json:"exe,omitempty"`
+	UpdatedAt   time.Time `json:"updated_at"` // when this record was taken
 	// Held is set when the operator stopped the agent (Group.Stop) and
 	// cleared when it is started again (Group.Start, Restart): a Group
 	// that reads the record back leaves a held agent stopped.
@@ -44,7 +50,7 @@ type Store interface {
 // recordOf is what a Store keeps of st, as of at.
 func recordOf(st Status, at time.Time) Record {
 	r := Record{Name: st.Name, State: st.State, PID: st.PID, Restarts: st.Restarts,
-		StartedAt: st.StartedAt, UpdatedAt: at}
+		StartedAt: st.StartedAt, UpdatedAt: at, LeaderStart: st.LeaderStart}
 	if st.LastExit != nil {
 		exit := *st.LastExit
 		exit.Tail = ""

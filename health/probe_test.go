@@ -201,3 +201,31 @@ func TestExecProbeKillsItsGroupOnTimeout(t *testing.T) {
 		t.Fatalf("the check's background child %d survived the timeout", pid)
 	}
 }
+
+// A tree probe takes the tree's CPU time and memory from its source (a
+// cgroup) and computes CPU percent between samples; a CPU time that goes
+// back (a new cgroup) starts over, and a failing source is ErrNoProcess.
+func TestTreeResourcesFromSource(t *testing.T) {
+	start := time.Now()
+	var fail error
+	cpu := func() time.Duration { return time.Since(start) / 2 } // half a core
+	r := NewTreeResources(func() (TreeUsage, error) {
+		return TreeUsage{CPU: cpu(), RSSBytes: 42 << 20, Processes: 7}, fail
+	}, Limits{})
+	u, err := r.Sample(context.Background())
+	if err != nil || u.CPUPercent != 0 || u.RSSBytes != 42<<20 || u.Processes != 7 {
+		t.Fatalf("first sample %+v, %v", u, err)
+	}
+	time.Sleep(50 * time.Millisecond) // the source's CPU time follows the wall clock
+	if u, _ = r.Sample(context.Background()); u.CPUPercent < 40 || u.CPUPercent > 60 {
+		t.Fatalf("CPU %.1f%%, want about 50", u.CPUPercent)
+	}
+	cpu = func() time.Duration { return 0 }
+	if u, _ = r.Sample(context.Background()); u.CPUPercent != 0 {
+		t.Fatalf("CPU %.1f%% after the source started over, want 0", u.CPUPercent)
+	}
+	fail = errors.New("cgroup gone")
+	if _, err := r.Sample(context.Background()); !errors.Is(err, ErrNoProcess) {
+		t.Fatalf("failing source: %v, want ErrNoProcess", err)
+	}
+}

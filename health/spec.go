@@ -33,6 +33,10 @@ type Spec struct {
 	TCPAddress string `json:"tcp_address,omitempty"`
 	// Exec turns on a command probe: the program and its arguments.
 	Exec []string `json:"exec,omitempty"`
+	// TreeUsage, when set, is where the resources probe samples the
+	// agent's whole tree (see NewTreeResources), a contained agent's
+	// cgroup, instead of /proc; Tree is then implied.
+	TreeUsage func() (TreeUsage, error) `json:"-"`
 }
 
 // Validate checks every key of s, the Checker's timing included, and
@@ -74,7 +78,8 @@ func (s Spec) Validate() error {
 // Checks builds the probes s asks for, after Validate: the process-alive
 // probe on pid always, a heartbeat probe when HeartbeatTimeout is set (hb
 // must then be the Heartbeat the agent's reports feed; see NewHeartbeat),
-// resources when a threshold is set, and the HTTP, TCP and exec probes
+// resources when a threshold is set (from TreeUsage if given, else /proc
+// from pid), and the HTTP, TCP and exec probes
 // when given.
 func (s Spec) Checks(pid func() int, hb *Heartbeat) ([]Check, error) {
 	if err := s.Validate(); err != nil {
@@ -88,8 +93,12 @@ func (s Spec) Checks(pid func() int, hb *Heartbeat) ([]Check, error) {
 		checks = append(checks, Check{Name: "heartbeat", Probe: hb})
 	}
 	if s.CPUThreshold > 0 || s.MemoryThreshold > 0 {
-		checks = append(checks, Check{Name: "resources", Probe: NewResources(pid, Limits{
-			CPUPercent: s.CPUThreshold, RSSBytes: s.MemoryThreshold, Sustain: time.Duration(s.Sustain), Tree: s.Tree})})
+		limits := Limits{CPUPercent: s.CPUThreshold, RSSBytes: s.MemoryThreshold, Sustain: time.Duration(s.Sustain), Tree: s.Tree}
+		probe := NewResources(pid, limits)
+		if s.TreeUsage != nil {
+			probe = NewTreeResources(s.TreeUsage, limits)
+		}
+		checks = append(checks, Check{Name: "resources", Probe: probe})
 	}
 	if s.HTTPEndpoint != "" {
 		checks = append(checks, Check{Name: "http", Probe: HTTPGet(s.HTTPEndpoint)})

@@ -93,6 +93,16 @@ func contain(opts GroupOptions, log logr.Logger) (containment, error) {
 	return containment{parent: parent}, nil
 }
 
+// CgroupParent returns the directory of the parent cgroup the Group's
+// members are contained in, or the reason they live in process groups
+// instead (the one NewGroup logged).
+func (g *Group) CgroupParent() (string, error) {
+	if g.contain.parent == nil {
+		return "", g.contain.why
+	}
+	return g.contain.parent.Path(), nil
+}
+
 // parentPath is where the Group's parent cgroup goes.
 func parentPath(opts GroupOptions) (string, error) {
 	c := opts.Containment

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tend-dev/tend/config"
+	"github.com/tend-dev/tend/health"
 	"github.com/tend-dev/tend/internal/cgroup"
 )
 
@@ -222,6 +223,13 @@ func TestCPULimitThrottlesSpinner(t *testing.T) {
 	if err := p.Start(ctxTimeout(t, 10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
+	probe := health.NewTreeResources(func() (health.TreeUsage, error) {
+		u, err := p.TreeUsage()
+		return health.TreeUsage{CPU: u.CPU, RSSBytes: u.RSSBytes, Processes: u.Processes}, err
+	}, health.Limits{})
+	if _, err := probe.Sample(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	before, err := p.TreeUsage()
 	if err != nil {
 		t.Fatal(err)
@@ -229,10 +237,14 @@ func TestCPULimitThrottlesSpinner(t *testing.T) {
 	start := time.Now()
 	time.Sleep(time.Second) // CPU over wall time: the kernel decides
 	after, _ := p.TreeUsage()
+	sample, err := probe.Sample(context.Background())
 	share := float64(after.CPU-before.CPU) / float64(time.Since(start))
-	t.Logf("a spinner limited to 0.2 cores used %.3f cores", share)
+	t.Logf("a spinner limited to 0.2 cores used %.3f cores; the tree probe saw %.1f%%", share, sample.CPUPercent)
 	if share > 0.3 || share <= 0 {
 		t.Fatalf("spinner used %.3f cores with cpu 0.2", share)
+	}
+	if err != nil || sample.CPUPercent > 30 || sample.CPUPercent <= 0 || sample.Processes < 1 {
+		t.Fatalf("tree probe: %+v, %v", sample, err)
 	}
 }
 

@@ -226,6 +226,9 @@ func (d *daemon) healthAttachment(a agentConfig, view *healthView) supervisor.At
 			log.Info("heartbeat_timeout without socket_path: heartbeat check off")
 			hc.HeartbeatTimeout = 0
 		}
+		if _, err := d.group.CgroupParent(); err == nil {
+			hc.TreeUsage = treeUsage(p) // the cgroup sees descendants /proc cannot tie to it
+		}
 		hb := health.NewHeartbeat(hc.HeartbeatTimeout.Std())
 		checks, err := hc.Checks(func() int { return p.Status().PID }, hb)
 		var checker *health.Checker
@@ -310,4 +313,13 @@ func (d *daemon) shutdown(ctx context.Context) error {
 	}
 	d.mu.Unlock()
 	return err
+}
+
+// treeUsage reads a contained agent's tree-wide usage for its resources
+// probe.
+func treeUsage(p *supervisor.Process) func() (health.TreeUsage, error) {
+	return func() (health.TreeUsage, error) {
+		u, err := p.TreeUsage()
+		return health.TreeUsage{CPU: u.CPU, RSSBytes: u.RSSBytes, Processes: u.Processes}, err
+	}
 }

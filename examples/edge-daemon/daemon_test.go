@@ -49,8 +49,9 @@ func startDaemonWith(t *testing.T, args ...string) *runningDaemon {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		// An orderly shutdown, so that the daemon's agents go with it; a
-		// SIGKILL would leave them behind (containment is not its job).
+		// An orderly shutdown, so that the daemon's agents go with it
+		// (after a SIGKILL the next daemon on the same data directory
+		// would kill them).
 		cmd.Process.Signal(syscall.SIGTERM)
 		done := make(chan struct{})
 		go func() { cmd.Wait(); close(done) }()
@@ -300,18 +301,7 @@ func TestShippedExportersConfigRuns(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the daemon")
 	}
-	for _, bin := range []string{"/usr/bin/prometheus-node-exporter", "/usr/bin/prometheus-blackbox-exporter", "/etc/prometheus/blackbox.yml"} {
-		if _, err := os.Stat(bin); err != nil {
-			t.Skipf("%s absent (Debian packages prometheus-node-exporter, prometheus-blackbox-exporter)", bin)
-		}
-	}
-	for _, addr := range []string{"127.0.0.1:9100", "127.0.0.1:9115"} {
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			t.Skipf("%s is taken here: %v", addr, err)
-		}
-		l.Close()
-	}
+	requireExporters(t)
 	d := startDaemon(t, filepath.Join("configs", "exporters.yaml"), t.TempDir())
 	d.waitAgents(t, "both exporters running", allRunning("node-exporter", "blackbox-exporter"))
 	for _, url := range []string{"http://127.0.0.1:9100/metrics", "http://127.0.0.1:9115/-/healthy"} {
@@ -324,6 +314,61 @@ func TestShippedExportersConfigRuns(t *testing.T) {
 	d.cmd.Process.Signal(syscall.SIGTERM)
 	if err := d.cmd.Wait(); err != nil {
 		t.Fatalf("daemon exit: %v", err)
+	}
+}
+
+// The bug: after the daemon crashed, both exporters kept 127.0.0.1:9100
+// and :9115, and the next daemon's probes were answered by those
+// leftovers while its own children crash-looped on "address already in
+// use". The next daemon on the same data directory now kills them before
+// it starts its agents, and its own exporters serve.
+func TestExportersLeftByACrashedDaemonAreKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the daemon twice")
+	}
+	requireExporters(t)
+	data := t.TempDir()
+	first := startDaemon(t, filepath.Join("configs", "exporters.yaml"), data)
+	before := first.waitAgents(t, "both exporters running", allRunning("node-exporter", "blackbox-exporter"))
+	first.cmd.Process.Signal(syscall.SIGKILL) //nolint:errcheck // a crash, on purpose
+	first.cmd.Wait()                          //nolint:errcheck // killed
+	for name, a := range before {
+		if !alive(a.PID) {
+			t.Fatalf("%s (pid %d) died with the daemon: nothing left to test", name, a.PID)
+		}
+	}
+	second := startDaemon(t, filepath.Join("configs", "exporters.yaml"), data)
+	after := second.waitAgents(t, "both exporters running again", allRunning("node-exporter", "blackbox-exporter"))
+	for name, a := range before {
+		if alive(a.PID) {
+			t.Errorf("%s left by the crashed daemon (pid %d) still runs", name, a.PID)
+		}
+		if after[name].PID == a.PID || after[name].Restarts != 0 {
+			t.Errorf("%s: %+v after the crash, want a new child that did not crash-loop", name, after[name])
+		}
+	}
+	for _, url := range []string{"http://127.0.0.1:9100/metrics", "http://127.0.0.1:9115/-/healthy"} {
+		if _, err := get(url); err != nil {
+			t.Fatalf("%s: %v", url, err)
+		}
+	}
+}
+
+// requireExporters skips unless Debian's exporters are installed and
+// their ports are free.
+func requireExporters(t *testing.T) {
+	t.Helper()
+	for _, bin := range []string{"/usr/bin/prometheus-node-exporter", "/usr/bin/prometheus-blackbox-exporter", "/etc/prometheus/blackbox.yml"} {
+		if _, err := os.Stat(bin); err != nil {
+			t.Skipf("%s absent (Debian packages prometheus-node-exporter, prometheus-blackbox-exporter)", bin)
+		}
+	}
+	for _, addr := range []string{"127.0.0.1:9100", "127.0.0.1:9115"} {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Skipf("%s is taken here: %v", addr, err)
+		}
+		l.Close()
 	}
 }
 

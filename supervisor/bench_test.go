@@ -22,17 +22,51 @@ func benchBinary(b *testing.B, name string) string {
 	return path
 }
 
+// boundaries are the two ways a benchmark's agent is held: in a process
+// group (a Process made by New) and in a cgroup (a Group's member).
+var boundaries = []struct {
+	name    string
+	process func(b *testing.B, spec Spec) *Process
+}{
+	{"process-group", func(b *testing.B, spec Spec) *Process {
+		p, err := New(spec)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return p
+	}},
+	{"cgroup", func(b *testing.B, spec Spec) *Process {
+		g, err := NewGroup(GroupOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { g.Close(context.Background()) }) //nolint:errcheck // the benchmark's own
+		if _, err := g.CgroupParent(); err != nil {
+			b.Skipf("no cgroups: %v", err)
+		}
+		p, err := g.Add(spec)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return p
+	}},
+}
+
 // BenchmarkStartStop measures one Start (spawned, StartSeconds of 1ns) and
-// one Stop (SIGTERM to the group, reaped, group empty) of `sleep`, beside
-// the bare os/exec equivalent (Start, Signal, Wait) in the same run, and
-// reports the ratio.
+// one Stop (SIGTERM to the group, reaped, group or cgroup empty) of
+// `sleep`, in a process group and in a cgroup, each beside the bare
+// os/exec equivalent (Start, Signal, Wait) in the same run, and reports
+// the ratio.
 func BenchmarkStartStop(b *testing.B) {
-	sleep := benchBinary(b, "sleep")
-	p, err := New(Spec{Name: "bench", Path: sleep, Args: []string{"1000"},
-		StartSeconds: config.Duration(1), TailBytes: -1})
-	if err != nil {
-		b.Fatal(err)
+	for _, bd := range boundaries {
+		b.Run(bd.name, func(b *testing.B) { benchStartStop(b, bd.process) })
 	}
+}
+
+func benchStartStop(b *testing.B, process func(*testing.B, Spec) *Process) {
+	sleep := benchBinary(b, "sleep")
+	p := process(b, Spec{Name: "bench", Path: sleep, Args: []string{"1000"},
+		StartSeconds: config.Duration(1), TailBytes: -1})
 	ctx := context.Background()
 	var tendTime, bareTime time.Duration
 	b.ResetTimer()
@@ -60,17 +94,21 @@ func BenchmarkStartStop(b *testing.B) {
 }
 
 // BenchmarkRestartLatency measures a crash-restart cycle: the child (`true`)
-// exits at once and tend restarts it with backoff.None, b.N times; then a
-// bare exec.Command(...).Run() loop does b.N cycles in the same run. Both
+// exits at once and tend restarts it with backoff.None, b.N times, in a
+// process group and in a cgroup (a fresh leaf each time); then a bare
+// exec.Command(...).Run() loop does b.N cycles in the same run. Both
 // figures and their ratio are reported.
 func BenchmarkRestartLatency(b *testing.B) {
+	for _, bd := range boundaries {
+		b.Run(bd.name, func(b *testing.B) { benchRestartLatency(b, bd.process) })
+	}
+}
+
+func benchRestartLatency(b *testing.B, process func(*testing.B, Spec) *Process) {
 	bin := benchBinary(b, "true")
-	p, err := New(Spec{Name: "bench", Path: bin, TailBytes: -1,
+	p := process(b, Spec{Name: "bench", Path: bin, TailBytes: -1,
 		StartSeconds: config.Duration(time.Hour),
 		Restart:      RestartSpec{MaxRestarts: -1, Backoff: backoff.None()}})
-	if err != nil {
-		b.Fatal(err)
-	}
 	ctx := context.Background()
 	b.ResetTimer()
 	target := b.N

@@ -310,12 +310,13 @@ func (c *child) endTree(s *settings, exit *Exit) {
 		waitGroupGone(c.pid, s)
 		return
 	}
-	if left, _ := c.leaf.Procs(); len(left) > 0 {
+	// With no live process left, none can fork: nothing to kill.
+	if left, err := c.leaf.Procs(); err != nil || len(left) > 0 {
 		exit.Leftovers = len(left)
 		s.log.Info("the agent's main process is gone; killing what it left in its cgroup", "pids", left)
-	}
-	if err := c.leaf.Kill(); err != nil {
-		s.log.Error(err, "cannot kill the agent's cgroup")
+		if err := c.leaf.Kill(); err != nil {
+			s.log.Error(err, "cannot kill the agent's cgroup")
+		}
 	}
 	c.leaf.WaitEmpty(func(pids []int) {
 		s.log.Error(errors.New("cgroup members survive SIGKILL"),

@@ -180,15 +180,15 @@ func TestPidsMaxContainsForkBomb(t *testing.T) {
 		t.Fatal(err)
 	}
 	var u TreeUsage
-	for u.Processes < 16 {
+	for u.Tasks < 16 {
 		if u, err = p.TreeUsage(); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(10 * time.Millisecond) // the bomb forks as fast as the kernel lets it
 	}
 	time.Sleep(200 * time.Millisecond)
-	if u, _ = p.TreeUsage(); u.Processes > 16 {
-		t.Fatalf("%d processes in the agent, pids_max 16", u.Processes)
+	if u, _ = p.TreeUsage(); u.Tasks > 16 {
+		t.Fatalf("%d tasks in the agent, pids_max 16", u.Tasks)
 	}
 	if out, err := exec.Command("/bin/true").CombinedOutput(); err != nil {
 		t.Fatalf("the host cannot fork beside the bomb: %v %s", err, out)
@@ -372,5 +372,31 @@ func TestNotifyFromSetsidDescendantInCgroup(t *testing.T) {
 	}
 	if err := p.Start(ctxTimeout(t, 10*time.Second)); err != nil {
 		t.Fatalf("READY=1 from a setsid'd descendant in the agent's cgroup was not taken: %v", err)
+	}
+}
+
+// A limit added by Apply reaches the running child and its descendants
+// in place, even where the agent had not joined that controller before.
+func TestLimitAddedInPlaceReachesRunningTree(t *testing.T) {
+	requireCgroups(t)
+	g := newGroup(t, GroupOptions{})
+	grand := tempFile(t, "grand")
+	spec := agentSpec(t, "-fork", "2", "-grandpids", grand)
+	if _, err := g.Apply(ctxTimeout(t, 10*time.Second), []Spec{spec}); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := g.Get(spec.Name)
+	pids := append([]int{p.Status().PID}, readPIDs(t, grand, 2)...)
+	spec.Resources.PidsMax = 40
+	if _, err := g.Apply(ctxTimeout(t, 10*time.Second), []Spec{spec}); err != nil {
+		t.Fatal(err)
+	}
+	for _, pid := range pids {
+		if got := v1Limit(t, pid, "pids", "pids.max"); got != "40" {
+			t.Errorf("process %d: pids.max %q after Apply, want 40", pid, got)
+		}
+	}
+	if st := p.Status(); st.PID != pids[0] {
+		t.Fatalf("Apply restarted the agent: pid %d -> %d", pids[0], st.PID)
 	}
 }

@@ -83,11 +83,15 @@ type TreeUsage struct {
 	// MemoryBytes is the memory charged to the tree now, page cache
 	// included (what memory_max bounds); RSSBytes is its anonymous part.
 	MemoryBytes, RSSBytes uint64
-	// Processes counts its processes and threads now (what pids_max
-	// bounds).
+	// Processes counts its live processes now; Tasks its processes and
+	// threads, as pids_max counts them (zombies until reaped included).
 	Processes int
-	// Accounted lists which of the fields the host's cgroup setup
-	// provides: "cpu", "memory", "pids".
+	Tasks     int
+	// Accounted lists which controllers' figures the host's cgroup setup
+	// provides besides CPU and Processes: "memory" (MemoryBytes,
+	// RSSBytes) and "pids" (Tasks). On hybrid machines, whose controllers
+	// are v1, only those a limit of the agent needs: an agent joins a v1
+	// controller only for a limit.
 	Accounted []string
 }
 
@@ -107,5 +111,5 @@ func (p *Process) TreeUsage() (TreeUsage, error) {
 		return TreeUsage{}, fmt.Errorf("agent %q: %w", p.name, ErrNotContained)
 	}
 	return TreeUsage{CPU: u.CPU, MemoryBytes: u.MemoryBytes, RSSBytes: u.AnonBytes,
-		Processes: int(u.Pids), Accounted: u.Accounted}, nil
+		Processes: u.Processes, Tasks: int(u.Tasks), Accounted: u.Accounted}, nil
 }

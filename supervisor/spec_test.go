@@ -178,3 +178,20 @@ func TestDisabledAgentNeedsNoBinary(t *testing.T) {
 		t.Fatalf("disabled agent with a relative path: %v", err)
 	}
 }
+
+// The resources keys read as users write them, and a bad value names its
+// key and line.
+func TestResourcesKeys(t *testing.T) {
+	var s Spec
+	if err := decode.Strict([]byte("name: a\nbinary_path: /bin/true\nresources:\n  memory_max: 512Mi\n  memory_high: 400M\n  cpu: 500m\n  pids_max: 64\n"), &s); err != nil {
+		t.Fatal(err)
+	}
+	want := Resources{MemoryMax: 512 << 20, MemoryHigh: 400e6, CPU: 0.5, PidsMax: 64}
+	if s.Resources != want {
+		t.Fatalf("decoded %+v, want %+v", s.Resources, want)
+	}
+	err := decode.Strict([]byte("name: a\nbinary_path: /bin/true\nresources:\n  memory_max: 12XB\n"), &s)
+	if err == nil || !strings.Contains(err.Error(), `"resources.memory_max" (line 4)`) || !strings.Contains(err.Error(), "12XB") {
+		t.Fatalf("bad quantity: %v, want the key, line and value named", err)
+	}
+}

@@ -31,6 +31,10 @@ type Agent struct {
 
 	mu   sync.Mutex
 	next int // the number of the next leaf
+	// joined are the v1 controllers the agent's processes are placed in:
+	// those its limits need. Joining costs each spawn two writes per
+	// controller, so an agent without limits pays none.
+	joined []string
 }
 
 // Agent creates the cgroup of the agent name under the parent. A cgroup
@@ -116,7 +120,51 @@ func (a *Agent) SetLimits(l Limits) error {
 			return fmt.Errorf("cgroup %s: %w", a.v1[c], err)
 		}
 	}
+	var joined []string
+	for _, n := range l.needs() {
+		if !slices.Contains(joined, n.controller) {
+			joined = append(joined, n.controller)
+		}
+	}
+	slices.Sort(joined)
+	for _, c := range joined {
+		if !slices.Contains(a.joined, c) {
+			if err := a.migrate(c); err != nil {
+				return err
+			}
+		}
+	}
+	a.joined = joined
 	return nil
+}
+
+// migrate moves the processes the agent runs now into its v1 cgroup of
+// controller c, which a new limit needs, until none is left outside (a
+// process forked meanwhile is caught by the next pass; one forked after
+// its parent moved is born inside).
+func (a *Agent) migrate(c string) error {
+	for range 10 {
+		pids, err := cgroups.GetAllPids(a.dir)
+		if err != nil {
+			return err
+		}
+		inside, _ := cgroups.GetPids(a.v1[c])
+		moved := 0
+		for _, pid := range pids {
+			if slices.Contains(inside, pid) {
+				continue
+			}
+			err := cgroups.WriteCgroupProc(a.v1[c], pid)
+			if err != nil && !errors.Is(err, unix.ESRCH) {
+				return fmt.Errorf("move process %d into cgroup %s: %w", pid, a.v1[c], err)
+			}
+			moved++
+		}
+		if moved == 0 {
+			return nil
+		}
+	}
+	return fmt.Errorf("cgroup %s: the agent forks faster than its processes can be moved in", a.v1[c])
 }
 
 // v1Subsystems are runc's readers and writers of the v1 controllers an
@@ -141,14 +189,18 @@ func (a *Agent) Usage() (Usage, error) {
 		return u, err
 	}
 	u.CPU = time.Duration(st.CpuStats.CpuUsage.TotalUsage)
-	u.Accounted = append(u.Accounted, "cpu")
+	pids, err := cgroups.GetAllPids(a.dir)
+	if err != nil {
+		return u, err
+	}
+	u.Processes = len(pids)
 	if a.parent.h.v1 == nil {
 		st, err = a.v2m.Stats(&cgroups.StatsOptions{Controllers: cgroups.Memory | cgroups.Pids})
 	} else {
 		st = cgroups.NewStats()
 		for _, c := range []string{"memory", "pids"} {
-			if dir, ok := a.v1[c]; ok && err == nil {
-				err = v1Subsystems[c].GetStats(dir, st)
+			if a.accounts(c) && err == nil {
+				err = v1Subsystems[c].GetStats(a.v1[c], st)
 			}
 		}
 	}
@@ -161,16 +213,19 @@ func (a *Agent) Usage() (Usage, error) {
 		u.Accounted = append(u.Accounted, "memory")
 	}
 	if a.accounts("pids") {
-		u.Pids = st.PidsStats.Current
+		u.Tasks = st.PidsStats.Current
 		u.Accounted = append(u.Accounted, "pids")
 	}
 	return u, nil
 }
 
+// accounts reports whether the agent's processes are counted by
+// controller: on v1, only where a limit made them join it.
 func (a *Agent) accounts(controller string) bool {
 	if a.parent.h.v1 != nil {
-		_, ok := a.v1[controller]
-		return ok
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return slices.Contains(a.joined, controller)
 	}
 	_, off := a.parent.noLimits[controller]
 	return !off
@@ -182,8 +237,11 @@ func (a *Agent) accounts(controller string) bool {
 func (a *Agent) OOMKills() uint64 {
 	var n uint64
 	var err error
-	if dir, ok := a.v1["memory"]; ok {
-		n, err = fs.OOMKillCount(dir)
+	if a.parent.h.v1 != nil {
+		if !a.accounts("memory") {
+			return 0
+		}
+		n, err = fs.OOMKillCount(a.v1["memory"])
 	} else {
 		n, err = fs2.OOMKillCount(a.dir)
 	}
@@ -227,7 +285,10 @@ func (a *Agent) NewLeaf() (*Leaf, error) {
 // other thread of the host is ever in them.
 func (a *Agent) Spawn(fork func() error) error {
 	defer holdSlot()()
-	if len(a.v1) == 0 {
+	a.mu.Lock()
+	joined := a.joined
+	a.mu.Unlock()
+	if len(joined) == 0 {
 		return fork()
 	}
 	runtime.LockOSThread()
@@ -237,9 +298,9 @@ func (a *Agent) Spawn(fork func() error) error {
 		runtime.UnlockOSThread()
 		return fmt.Errorf("join cgroups: %w", err)
 	}
-	var joined []string
+	var in []string
 	defer func() {
-		for _, c := range joined {
+		for _, c := range in {
 			if cgroups.WriteFile(filepath.Join(a.parent.h.v1[c].mount, own[c]), "tasks", tid) != nil {
 				// Left locked, the thread ends with its goroutine
 				// rather than run other goroutines in the agent's
@@ -249,11 +310,11 @@ func (a *Agent) Spawn(fork func() error) error {
 		}
 		runtime.UnlockOSThread()
 	}()
-	for _, c := range slices.Sorted(maps.Keys(a.v1)) {
+	for _, c := range joined {
 		if err := cgroups.WriteFile(a.v1[c], "tasks", tid); err != nil {
 			return fmt.Errorf("join cgroup %s: %w", a.v1[c], err)
 		}
-		joined = append(joined, c)
+		in = append(in, c)
 	}
 	return fork()
 }

@@ -19,9 +19,12 @@ type Usage struct {
 	CPU         time.Duration // CPU time consumed by every process that ran in it
 	MemoryBytes uint64        // memory charged to it now, page cache included
 	AnonBytes   uint64        // of which anonymous memory: the tree's RSS, less shared file pages
-	Pids        uint64        // processes and threads in it now
-	// Accounted says which of the fields above the cgroup setup
-	// provides: "cpu", "memory", "pids".
+	Processes   int           // processes in it now (zombies not counted)
+	Tasks       uint64        // processes and threads in it now, as pids_max counts them
+	// Accounted says which controllers' figures the cgroup setup
+	// provides besides CPU and Processes: "memory" (MemoryBytes,
+	// AnonBytes) and "pids" (Tasks). On hybrid machines, only those a
+	// limit of the agent needs.
 	Accounted []string
 }
 

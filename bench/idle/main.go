@@ -41,6 +41,8 @@ type result struct {
 	CPUms       float64 `json:"cpu_ms"`
 	StartMs     float64 `json:"start_ms"`
 	StopMs      float64 `json:"stop_ms"`
+	FDs         int     `json:"fds"`     // open descriptors while the agents idle
+	Inotify     int     `json:"inotify"` // of which inotify instances
 }
 
 func main() {
@@ -64,18 +66,18 @@ func main() {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		fmt.Fprintln(os.Stderr, "cannot become a subreaper; a crashed run may leave agents behind:", err)
 	}
-	fmt.Printf("| N | mode | host threads | host RSS | RSS per agent | host CPU over %v | start all | stop all |\n", *window)
-	fmt.Println("|---|---|---|---|---|---|---|---|")
+	fmt.Printf("| N | mode | host threads | host RSS | RSS per agent | host fds (inotify) | host CPU over %v | start all | stop all |\n", *window)
+	fmt.Println("|---|---|---|---|---|---|---|---|---|")
 	for _, field := range strings.Split(*ns, ",") {
-		for _, m := range []string{"bare", "tend"} {
+		for _, m := range []string{"bare", "tend", "tend-cgroup"} {
 			r, err := runMode(m, field, *window, *tail)
 			killOrphans()
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "%s n=%s: %v\n", m, field, err)
 				os.Exit(1)
 			}
-			fmt.Printf("| %d | %s | %d | %.1f MiB | %.1f KiB | %.0f ms | %.0f ms | %.0f ms |\n",
-				r.N, r.Mode, r.Threads, float64(r.RSSKiB)/1024, r.PerAgentKiB, r.CPUms, r.StartMs, r.StopMs)
+			fmt.Printf("| %d | %s | %d | %.1f MiB | %.1f KiB | %d (%d) | %.0f ms | %.0f ms | %.0f ms |\n",
+				r.N, r.Mode, r.Threads, float64(r.RSSKiB)/1024, r.PerAgentKiB, r.FDs, r.Inotify, r.CPUms, r.StartMs, r.StopMs)
 		}
 	}
 }
@@ -108,7 +110,9 @@ func measure(mode string, n int, window time.Duration, tail bool) (result, error
 	t0 := time.Now()
 	switch mode {
 	case "tend":
-		stop, err = startTend(sleep, n, tail)
+		stop, err = startTend(sleep, n, tail, supervisor.Containment{Disabled: true})
+	case "tend-cgroup":
+		stop, err = startTend(sleep, n, tail, supervisor.Containment{})
 	case "bare":
 		stop, err = startBare(sleep, n)
 	default:
@@ -135,6 +139,7 @@ func measure(mode string, n int, window time.Duration, tail bool) (result, error
 	r.CPUms = ms(cpuTime() - cpu0)
 	runtime.GC()
 	r.Threads, r.RSSKiB = threadCount(), rssKiB()
+	r.FDs, r.Inotify = openFDs()
 	r.PerAgentKiB = float64(r.RSSKiB-rss0) / float64(n)
 	t1 := time.Now()
 	if err := stop(); err != nil {
@@ -144,14 +149,19 @@ func measure(mode string, n int, window time.Duration, tail bool) (result, error
 	return r, nil
 }
 
-func startTend(sleep string, n int, tail bool) (func() error, error) {
+// startTend runs n agents in a Group: in process groups, or in cgroups
+// (where this host may create them: the mode fails otherwise).
+func startTend(sleep string, n int, tail bool, contain supervisor.Containment) (func() error, error) {
 	tailBytes := -1
 	if tail {
 		tailBytes = 0 // the default crash tail
 	}
-	g, err := supervisor.NewGroup(supervisor.GroupOptions{})
+	g, err := supervisor.NewGroup(supervisor.GroupOptions{Containment: contain})
 	if err != nil {
 		return nil, err
+	}
+	if _, err := g.CgroupParent(); err != nil && !contain.Disabled {
+		return nil, errors.Join(err, g.Close(context.Background()))
 	}
 	for i := range n {
 		if _, err := g.Add(supervisor.Spec{Name: fmt.Sprintf("agent-%d", i), Path: sleep,
@@ -227,3 +237,15 @@ func statusField(name string) int64 {
 
 func rssKiB() int64    { return statusField("VmRSS") }
 func threadCount() int { return int(statusField("Threads")) }
+
+// openFDs counts this process's open descriptors, and the inotify
+// instances among them.
+func openFDs() (fds, inotify int) {
+	entries, _ := os.ReadDir("/proc/self/fd")
+	for _, e := range entries {
+		if target, _ := os.Readlink("/proc/self/fd/" + e.Name()); target == "anon_inode:inotify" {
+			inotify++
+		}
+	}
+	return len(entries), inotify
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/opencontainers/cgroups"
 	"github.com/opencontainers/cgroups/fs"
 	"github.com/opencontainers/cgroups/fs2"
+	"github.com/opencontainers/cgroups/fscommon"
 	"golang.org/x/sys/unix"
 )
 
@@ -35,6 +36,8 @@ type Agent struct {
 	// those its limits need. Joining costs each spawn two writes per
 	// controller, so an agent without limits pays none.
 	joined []string
+	// current is the leaf of the agent's live child, if any.
+	current *Leaf
 }
 
 // Agent creates the cgroup of the agent name under the parent. A cgroup
@@ -184,16 +187,21 @@ func orValue(v, unset int64) int64 {
 // Usage reads what the agent's processes use from its cgroup's stat files.
 func (a *Agent) Usage() (Usage, error) {
 	var u Usage
-	st, err := a.v2m.Stats(&cgroups.StatsOptions{Controllers: cgroups.CPU})
+	// cpu.stat's usage_usec alone: fs2's CPU stats also read the
+	// pressure files, which costs as much again.
+	usec, err := fscommon.GetValueByKey(a.dir, "cpu.stat", "usage_usec")
 	if err != nil {
 		return u, err
 	}
-	u.CPU = time.Duration(st.CpuStats.CpuUsage.TotalUsage)
-	pids, err := cgroups.GetAllPids(a.dir)
-	if err != nil {
-		return u, err
+	u.CPU = time.Duration(usec) * time.Microsecond
+	a.mu.Lock()
+	current := a.current
+	a.mu.Unlock()
+	if current != nil { // an agent's processes are all in its current leaf
+		pids, _ := current.Procs()
+		u.Processes = len(pids)
 	}
-	u.Processes = len(pids)
+	var st *cgroups.Stats
 	if a.parent.h.v1 == nil {
 		st, err = a.v2m.Stats(&cgroups.StatsOptions{Controllers: cgroups.Memory | cgroups.Pids})
 	} else {
@@ -273,7 +281,8 @@ func (a *Agent) NewLeaf() (*Leaf, error) {
 			unix.Rmdir(dir) //nolint:errcheck // best effort: it is empty
 			return nil, fmt.Errorf("cgroup %s: %w", dir, err)
 		}
-		return &Leaf{dir: dir, parent: a.parent, fd: os.NewFile(uintptr(fd), dir)}, nil
+		a.current = &Leaf{dir: dir, parent: a.parent, agent: a, fd: os.NewFile(uintptr(fd), dir)}
+		return a.current, nil
 	}
 }
 

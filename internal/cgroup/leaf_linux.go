@@ -17,6 +17,7 @@ import (
 type Leaf struct {
 	dir    string
 	parent *Parent
+	agent  *Agent   // whose current leaf it is, until removed; nil when swept
 	fd     *os.File // for clone3's CLONE_INTO_CGROUP; closed after the spawn
 }
 
@@ -121,6 +122,13 @@ func (l *Leaf) Remove() error {
 	l.Spawned()
 	if err := unix.Rmdir(l.dir); err != nil && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("remove cgroup %s: %w", l.dir, err)
+	}
+	if a := l.agent; a != nil {
+		a.mu.Lock()
+		if a.current == l {
+			a.current = nil
+		}
+		a.mu.Unlock()
 	}
 	return nil
 }

@@ -1,6 +1,10 @@
 // Package tend lets a Go program supervise other programs: start them as
 // child processes, notice at once when they die, restart them with backoff,
-// stop them without leaving orphans, health-check them, rotate their logs and
+// stop them without leaving orphans (each in a cgroup of its own where the
+// host may create one, so that setsid'd and daemonized descendants and the
+// leftovers of a crashed host are killed too; in its process group
+// elsewhere), limit their memory, CPU and processes, health-check them,
+// rotate their logs and
 // reconfigure them when their files change. It is a library, not a daemon:
 // a host process (an edge agent, a node manager, an appliance's control
 // daemon) imports the packages it needs and assembles them.
@@ -9,8 +13,9 @@
 //
 //   - supervisor: Process, one child's whole lifecycle (start criterion,
 //     restart policy with backoff and restart limit, stop escalation to
-//     SIGKILL of its process group, crash tail, ordered events); Group, many
-//     children by name, reconciled with Apply, persisted through a Store.
+//     SIGKILL of its cgroup or process group, crash tail, ordered events);
+//     Group, many children by name, each contained in a cgroup with its
+//     resource limits, reconciled with Apply, persisted through a Store.
 //   - backoff: how long to wait before the n-th consecutive restart.
 //   - health: probes (process alive, heartbeat, CPU and memory, HTTP, TCP,
 //     exec), a Checker that acts when an agent turns unhealthy, and a

@@ -324,7 +324,7 @@ func (c *child) endTree(s *settings, exit *Exit) {
 			"cgroup", c.leaf.Path(), "pids", pids)
 	})
 	exit.OOMKilled = c.cg.OOMKills() > c.oomBefore
-	if err := c.leaf.Remove(); err != nil {
+	if err := c.leaf.Release(); err != nil {
 		s.log.Error(err, "cannot remove a child's cgroup")
 	}
 }

@@ -3,11 +3,12 @@
 // A Process supervises one agent described by a Spec. Its semantics, in the
 // order they matter:
 //
-// Start spawns the binary directly (no shell) in a process group of its own,
-// with an explicit environment, stdin on /dev/null, and stdout/stderr to the
+// Start spawns the binary directly (no shell) in a process group of its
+// own (and, in a Group, a cgroup of its own; see Containment), with an
+// explicit environment, stdin on /dev/null, and stdout/stderr to the
 // Spec's writers. The child counts as started (Running) once it has stayed
 // alive for StartSeconds, or, with a Ready probe, once the probe passes, or,
-// with NotifyReady, once a process of its group sends READY=1 to the
+// with NotifyReady, once a process of the agent sends READY=1 to the
 // private NOTIFY_SOCKET it is given, the systemd way (a child not ready
 // within StartTimeout is killed and counts as a failed run); Start returns
 // then, or with the reason it could not get there.
@@ -57,13 +58,14 @@
 //     systemd-notify returns at once. Other passed descriptors are closed
 //     too, as are those of a message that is not accepted.
 //
-//   - MAINPID=pid: a live process of the child's group becomes its main
+//   - MAINPID=pid: a live process of the agent (its cgroup leaf, or its
+//     process group without one) becomes its main
 //     process (Status.PID): Signal and Reload go to it, the leader's exit
 //     ends nothing, and the new main process's end is the child's exit.
 //     Not being tend's child, its exit status is known only where the
 //     kernel keeps it for pidfds (Linux 6.15+) and whoever adopted it (init,
 //     or a host that is a subreaper) reaps it within a second; otherwise
-//     the Exit says the status is unknown. A PID outside the group is
+//     the Exit says the status is unknown. A PID outside the agent is
 //     ignored.
 //
 // Unknown keys are ignored, as systemd does.
@@ -72,7 +74,8 @@
 // boundary): the main process, whether or not it has exited by the time
 // its message is read (its PID stays reserved until tend reaps it, and
 // the socket is drained before the exit is handled), and any other
-// process of its process group that is alive when its message is read
+// process of its cgroup leaf (of its process group without one) that is
+// alive when its message is read
 // (checked through /proc, with a pidfd held across the check so that a
 // recycled PID cannot pass for it). A message from anyone else, or from a
 // descendant already reaped by its own parent (systemd-notify --no-block
@@ -88,10 +91,48 @@
 //
 // Exit detection is event-driven: the child's pidfd is parked in Go's
 // netpoller, so an idle agent costs no OS thread, no ticker and no CPU.
-// When the main process exits, whatever is left of its process group is
-// SIGKILLed before the leader is reaped (while the group ID cannot be
-// recycled), and the next child starts only once no live member remains,
-// so no orphan holds the agent's port or files.
+// When the main process exits, whatever is left of the agent is killed
+// and the next child starts only once none of it runs, so no orphan holds
+// the agent's port or files. What "the agent" is depends on its boundary.
+//
+// # Containment
+//
+// A Group's member, where the host may create cgroups (Linux with a cgroup
+// v2 hierarchy, as root or in a delegated subtree), lives in a cgroup of its
+// own under a parent cgroup unique to the host instance (GroupOptions
+// Containment: "tend.NAME" below the host's own cgroup), and each child in
+// a fresh leaf of it, cloned straight into it (clone3 CLONE_INTO_CGROUP):
+// nothing the agent forks can leave it, setsid'd, double-forked or
+// daemonized. When the main process ends, the rest of the leaf is
+// SIGKILLed at once (cgroup.kill; systemd's KillMode=control-group) and
+// Exit.Leftovers counts what was left; the agent is gone when the leaf is
+// empty (cgroup.events). A Stop's StopSignal still goes to the process
+// group, its SIGKILL to the whole leaf. Resources (memory_max,
+// memory_high, cpu, pids_max) are limits on the whole tree, applied before
+// the child runs and changed in place by Apply; an OOM kill is reported
+// (Exit.OOMKilled, ReasonOOMKilled); Process.TreeUsage reads the tree's
+// CPU, memory and process count from the cgroup. On hybrid machines, whose
+// controllers are v1 hierarchies, the v2 hierarchy tracks the processes
+// and an agent joins the v1 memory, pids or cpu hierarchy for the limits
+// it sets. NewGroup kills whatever a crashed instance of the same host
+// left in its parent before anything starts, so no probe is answered by a
+// leftover; the parent is locked, so a second live instance is refused
+// (ErrInstanceRunning). A host that is itself a systemd service needs
+// Delegate=yes (its cgroup is then its own to divide; with the default
+// KillMode=control-group, stopping the service also kills every agent,
+// which is what an orderly shutdown does anyway); in a container, the
+// host's cgroup is the container's, and cgroups are used where /sys/fs/cgroup
+// is mounted writable (NewGroup logs why not otherwise).
+//
+// Elsewhere (no cgroups, Containment.Disabled, a Process made by New) the
+// boundary is the process group: what is left of it when the main process
+// exits is SIGKILLed before the leader is reaped (while the group ID
+// cannot be recycled), and the next child waits until no live member
+// remains. Descendants that leave the group (setsid, a daemon's double
+// fork) are out of reach there; after a host crash, the next Group with
+// the same *FileStore kills the process groups it recorded, each verified
+// by PID, start time and executable first. ParentDeathSignal kills the
+// direct child with its host in either case.
 //
 // The restart decision follows systemd's order: a requested stop is never
 // restarted; an exit code in PreventExitCodes moves to Failed; then the
@@ -104,8 +145,9 @@
 // RetryFailedAfter later the agent tries again with its counters cleared.
 //
 // Stop sends StopSignal and SIGCONT to the whole group, waits StopTimeout
-// (never longer than the caller's context allows), then SIGKILLs the group,
-// and returns once the child is reaped and its group is empty.
+// (never longer than the caller's context allows), then SIGKILLs the group
+// (or the whole cgroup leaf), and returns once the child is reaped and
+// nothing of it is left.
 //
 // Every state change is an Event, delivered in order to each subscriber on a
 // goroutine of its own (see Process.Subscribe for what happens when one

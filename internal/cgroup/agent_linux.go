@@ -36,8 +36,9 @@ type Agent struct {
 	// those its limits need. Joining costs each spawn two writes per
 	// controller, so an agent without limits pays none.
 	joined []string
-	// current is the leaf of the agent's live child, if any.
-	current *Leaf
+	// current is the leaf of the agent's live child, if any; spare an
+	// empty leaf its last child left, never killed, for the next one.
+	current, spare *Leaf
 }
 
 // Agent creates the cgroup of the agent name under the parent. A cgroup
@@ -259,13 +260,24 @@ func (a *Agent) OOMKills() uint64 {
 	return n
 }
 
-// NewLeaf makes the cgroup for the agent's next child, always a fresh
-// one: a v2 cgroup once killed through cgroup.kill SIGKILLs every process
-// later cloned into it (seen on Linux 6.18).
+// NewLeaf returns the cgroup for the agent's next child: the leaf the
+// last child left empty if it was never killed through cgroup.kill, else
+// a fresh one. A v2 cgroup once killed that way SIGKILLs every process
+// later cloned into it (seen on Linux 6.18); one whose processes all
+// exited is as good as new, and reusing it saves a mkdir and an rmdir.
 func (a *Agent) NewLeaf() (*Leaf, error) {
 	defer holdSlot()()
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if l := a.spare; l != nil {
+		a.spare = nil
+		fd, err := unix.Open(l.dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err == nil {
+			l.fd, a.current = os.NewFile(uintptr(fd), l.dir), l
+			return l, nil
+		}
+		unix.Rmdir(l.dir) //nolint:errcheck // make a fresh one instead
+	}
 	for {
 		a.next++
 		dir := filepath.Join(a.dir, "run-"+strconv.Itoa(a.next))

@@ -147,3 +147,62 @@ func TestSecondInstanceIsRefusedAndSweepsOnceTheFirstIsGone(t *testing.T) {
 		t.Fatalf("leftover cgroup not removed: %v", err)
 	}
 }
+
+// A leaf whose processes all exited serves the agent's next child; one
+// killed through cgroup.kill never does, because the kernel may SIGKILL
+// whatever is cloned into it afterwards.
+func TestLeafReusedOnlyIfNeverKilled(t *testing.T) {
+	_, p := openParent(t)
+	a, err := p.Agent("reuse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Remove()
+	run := func(script string, kill bool) string {
+		leaf, err := a.NewLeaf()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pid := startInLeaf(t, a, leaf, script)
+		if kill {
+			waitProcs(t, leaf, 1)
+			if err := leaf.Kill(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var ws syscall.WaitStatus
+		syscall.Wait4(pid, &ws, 0, nil) //nolint:errcheck
+		if kill != ws.Signaled() {
+			t.Fatalf("%q in %s: %v, killed %v", script, leaf.Path(), ws, kill)
+		}
+		leaf.WaitEmpty(nil)
+		if err := leaf.Release(); err != nil {
+			t.Fatal(err)
+		}
+		return leaf.Path()
+	}
+	first := run("exit 0", false)
+	if second := run("exec sleep 1000", true); second != first {
+		t.Fatalf("a clean exit's leaf %s was not reused (got %s)", first, second)
+	}
+	third := run("exit 0", false)
+	if third == first {
+		t.Fatalf("leaf %s reused after cgroup.kill", first)
+	}
+	if _, err := os.Stat(first); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("killed leaf %s not removed: %v", first, err)
+	}
+	// The kernel behaviour that rules reuse out, where it shows.
+	dir := filepath.Join(a.dir, "trap")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	trap := &Leaf{dir: dir, parent: p}
+	trap.Kill() //nolint:errcheck // empty: kills nothing
+	trap.fd, _ = os.Open(dir)
+	pid := startInLeaf(t, a, trap, "exit 0")
+	var ws syscall.WaitStatus
+	syscall.Wait4(pid, &ws, 0, nil) //nolint:errcheck
+	t.Logf("a child cloned into a cgroup after cgroup.kill: %v", ws)
+	trap.Remove() //nolint:errcheck
+}

@@ -99,3 +99,6 @@ func (*Leaf) WaitEmpty(func([]int)) {}
 
 // Remove does nothing outside Linux.
 func (*Leaf) Remove() error { return errors.ErrUnsupported }
+
+// Release does nothing outside Linux.
+func (*Leaf) Release() error { return errors.ErrUnsupported }

@@ -19,6 +19,7 @@ type Leaf struct {
 	parent *Parent
 	agent  *Agent   // whose current leaf it is, until removed; nil when swept
 	fd     *os.File // for clone3's CLONE_INTO_CGROUP; closed after the spawn
+	killed bool     // written to cgroup.kill: never to be cloned into again
 }
 
 // Path is the leaf's directory.
@@ -51,6 +52,7 @@ func (l *Leaf) Contains(pid int) bool {
 // Kill SIGKILLs every process in the leaf at once (cgroup.kill, Linux
 // 5.14); on older kernels each process listed, until none is.
 func (l *Leaf) Kill() error {
+	l.killed = true
 	err := cgroups.WriteFile(l.dir, "cgroup.kill", "1")
 	if !errors.Is(err, os.ErrNotExist) {
 		return err
@@ -114,6 +116,23 @@ func (l *Leaf) WaitEmpty(stuck func(pids []int)) {
 			stuck = nil
 		}
 	}
+}
+
+// Release hands the leaf, once empty, back to its agent for the next
+// child, or removes it if it was killed (see Agent.NewLeaf).
+func (l *Leaf) Release() error {
+	a := l.agent
+	if l.killed || a == nil {
+		return l.Remove()
+	}
+	l.Spawned()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.current == l {
+		a.current = nil
+	}
+	a.spare = l
+	return nil
 }
 
 // Remove deletes the leaf once it is empty.

@@ -36,20 +36,26 @@ var boundaries = []struct {
 		return p
 	}},
 	{"cgroup", func(b *testing.B, spec Spec) *Process {
-		g, err := NewGroup(GroupOptions{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { g.Close(context.Background()) }) //nolint:errcheck // the benchmark's own
-		if _, err := g.CgroupParent(); err != nil {
-			b.Skipf("no cgroups: %v", err)
-		}
-		p, err := g.Add(spec)
+		p, err := containedGroup(b).Add(spec)
 		if err != nil {
 			b.Fatal(err)
 		}
 		return p
 	}},
+}
+
+// containedGroup is a Group whose members get cgroups, closed at the
+// benchmark's end; it skips where the host cannot create them.
+func containedGroup(b *testing.B) *Group {
+	g, err := NewGroup(GroupOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { g.Close(context.Background()) }) //nolint:errcheck // the benchmark's own
+	if _, err := g.CgroupParent(); err != nil {
+		b.Skipf("no cgroups: %v", err)
+	}
+	return g
 }
 
 // BenchmarkStartStop measures one Start (spawned, StartSeconds of 1ns) and

@@ -196,15 +196,8 @@ func (b *agentBox) newLeaf(limits cgroup.Limits) (*cgroup.Agent, *cgroup.Leaf, e
 // setLimits changes the limits in place; a running child is limited at
 // once. Before the first spawn they are only recorded.
 func (b *agentBox) setLimits(limits cgroup.Limits) error {
-	if b == nil {
-		return nil
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.cg == nil {
-		return nil
-	}
-	return b.apply(limits)
+	_, err := b.withCgroup(func(*cgroup.Agent) error { return b.apply(limits) })
+	return err
 }
 
 // apply sets limits if they differ from what is applied; under mu.
@@ -222,29 +215,34 @@ func (b *agentBox) apply(limits cgroup.Limits) error {
 // usage reads the agent's tree-wide usage; ok is false before its first
 // spawn.
 func (b *agentBox) usage() (u cgroup.Usage, ok bool, err error) {
-	if b == nil {
-		return u, false, nil
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.cg == nil {
-		return u, false, nil
-	}
-	u, err = b.cg.Usage()
-	return u, true, err
+	ok, err = b.withCgroup(func(cg *cgroup.Agent) (err error) {
+		u, err = cg.Usage()
+		return err
+	})
+	return u, ok, err
 }
 
 // remove deletes the agent's cgroup once its last child is gone.
 func (b *agentBox) remove() error {
+	_, err := b.withCgroup(func(cg *cgroup.Agent) error {
+		err := cg.Remove()
+		b.cg, b.limits = nil, cgroup.Limits{}
+		return err
+	})
+	return err
+}
+
+// withCgroup runs fn under mu with the agent's cgroup, if it has one
+// (made at its first spawn); ok says whether it did. A nil box is an agent
+// in a process group.
+func (b *agentBox) withCgroup(fn func(*cgroup.Agent) error) (ok bool, err error) {
 	if b == nil {
-		return nil
+		return false, nil
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.cg == nil {
-		return nil
+		return false, nil
 	}
-	err := b.cg.Remove()
-	b.cg, b.limits = nil, cgroup.Limits{}
-	return err
+	return true, fn(b.cg)
 }

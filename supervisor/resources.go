@@ -3,6 +3,8 @@ package supervisor
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tend-dev/tend/config"
@@ -34,6 +36,29 @@ type Resources struct {
 }
 
 func (r Resources) isZero() bool { return r == Resources{} }
+
+// String lists the limits set, as keys: "memory_max=512Mi cpu=0.5".
+func (r Resources) String() string {
+	var parts []string
+	for _, kv := range []struct {
+		key string
+		set bool
+		val fmt.Stringer
+	}{
+		{"memory_max", r.MemoryMax > 0, r.MemoryMax},
+		{"memory_high", r.MemoryHigh > 0, r.MemoryHigh},
+		{"cpu", r.CPU > 0, r.CPU},
+		{"pids_max", r.PidsMax > 0, count(r.PidsMax)},
+	} {
+		if kv.set {
+			parts = append(parts, kv.key+"="+kv.val.String())
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, " ")
+}
 
 // limits is r as the cgroup layer takes it.
 func (r Resources) limits() cgroup.Limits {
@@ -113,3 +138,8 @@ func (p *Process) TreeUsage() (TreeUsage, error) {
 	return TreeUsage{CPU: u.CPU, MemoryBytes: u.MemoryBytes, RSSBytes: u.AnonBytes,
 		Processes: u.Processes, Tasks: int(u.Tasks), Accounted: u.Accounted}, nil
 }
+
+// count prints a plain number.
+type count int64
+
+func (c count) String() string { return strconv.FormatInt(int64(c), 10) }

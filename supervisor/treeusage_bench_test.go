@@ -12,14 +12,7 @@ import (
 // agents once per op: from each agent's cgroup (Process.TreeUsage) and
 // by walking /proc (health.NewResources with Tree), in the same run.
 func BenchmarkTreeSample(b *testing.B) {
-	g, err := NewGroup(GroupOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { g.Close(context.Background()) }) //nolint:errcheck // the benchmark's own
-	if _, err := g.CgroupParent(); err != nil {
-		b.Skipf("no cgroups: %v", err)
-	}
+	g := containedGroup(b)
 	sleep := benchBinary(b, "sleep")
 	var agents []*Process
 	for i := range 100 {

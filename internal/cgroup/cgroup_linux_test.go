@@ -206,3 +206,26 @@ func TestLeafReusedOnlyIfNeverKilled(t *testing.T) {
 	t.Logf("a child cloned into a cgroup after cgroup.kill: %v", ws)
 	trap.Remove() //nolint:errcheck
 }
+
+// Why the host cannot create cgroups is said in words a host can log.
+func TestUnwritableReasons(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a read-only tmpfs")
+	}
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_RDONLY, "size=1m"); err != nil {
+		t.Skipf("cannot mount a tmpfs: %v", err)
+	}
+	defer syscall.Unmount(dir, 0) //nolint:errcheck
+	err := writable(dir)
+	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "read-only mount") {
+		t.Fatalf("read-only mount: %v", err)
+	}
+	if _, err := Open(&Hierarchy{unified: dir, self: dir}, "/x"); err == nil {
+		t.Fatal("a parent on a read-only mount was opened")
+	}
+	plain := t.TempDir()
+	if _, err := Open(&Hierarchy{unified: plain, self: plain}, "x"); err == nil || !strings.Contains(err.Error(), "not a cgroup directory") {
+		t.Fatalf("a parent outside cgroupfs: %v, want it named as not a cgroup directory", err)
+	}
+}

@@ -30,6 +30,15 @@ type v1Dir struct{ mount, self string }
 // cgroups under its own. The error wraps ErrUnavailable and says why not:
 // no v2 hierarchy, a read-only mount, not writable by this user.
 func Detect() (*Hierarchy, error) {
+	if err := kernelSupports(); err != nil {
+		return nil, err
+	}
+	// Asked first here, so that the library's own check (which logs a
+	// warning to the host's stderr when it fails) never fails.
+	var st unix.Statfs_t
+	if err := unix.Statfs("/sys/fs/cgroup", &st); err != nil {
+		return nil, fmt.Errorf("%w: /sys/fs/cgroup: %w", ErrUnavailable, err)
+	}
 	var h Hierarchy
 	switch {
 	case cgroups.IsCgroup2UnifiedMode():
@@ -61,6 +70,21 @@ func Detect() (*Hierarchy, error) {
 		}
 	}
 	return &h, nil
+}
+
+// kernelSupports checks for clone3's CLONE_INTO_CGROUP (Linux 5.7), which
+// places a child in its cgroup before it runs.
+func kernelSupports() error {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return fmt.Errorf("%w: uname: %w", ErrUnavailable, err)
+	}
+	release := unix.ByteSliceToString(u.Release[:])
+	var major, minor int
+	if _, err := fmt.Sscanf(release, "%d.%d", &major, &minor); err != nil || major < 5 || major == 5 && minor < 7 {
+		return fmt.Errorf("%w: Linux %s cannot clone a child into a cgroup (clone3 CLONE_INTO_CGROUP needs 5.7)", ErrUnavailable, release)
+	}
+	return nil
 }
 
 // writable says why the host cannot create cgroups in dir, if it cannot.

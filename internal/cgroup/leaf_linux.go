@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -17,9 +18,9 @@ import (
 type Leaf struct {
 	dir    string
 	parent *Parent
-	agent  *Agent   // whose current leaf it is, until removed; nil when swept
-	fd     *os.File // for clone3's CLONE_INTO_CGROUP; closed after the spawn
-	killed bool     // written to cgroup.kill: never to be cloned into again
+	agent  *Agent      // whose current leaf it is, until removed; nil when swept
+	fd     *os.File    // for clone3's CLONE_INTO_CGROUP; closed after the spawn
+	killed atomic.Bool // written to cgroup.kill: never to be cloned into again
 }
 
 // Path is the leaf's directory.
@@ -52,7 +53,7 @@ func (l *Leaf) Contains(pid int) bool {
 // Kill SIGKILLs every process in the leaf at once (cgroup.kill, Linux
 // 5.14); on older kernels each process listed, until none is.
 func (l *Leaf) Kill() error {
-	l.killed = true
+	l.killed.Store(true)
 	err := cgroups.WriteFile(l.dir, "cgroup.kill", "1")
 	if !errors.Is(err, os.ErrNotExist) {
 		return err
@@ -122,7 +123,7 @@ func (l *Leaf) WaitEmpty(stuck func(pids []int)) {
 // child, or removes it if it was killed (see Agent.NewLeaf).
 func (l *Leaf) Release() error {
 	a := l.agent
-	if l.killed || a == nil {
+	if l.killed.Load() || a == nil {
 		return l.Remove()
 	}
 	l.Spawned()

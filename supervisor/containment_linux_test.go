@@ -400,3 +400,55 @@ func TestLimitAddedInPlaceReachesRunningTree(t *testing.T) {
 		t.Fatalf("Apply restarted the agent: pid %d -> %d", pids[0], st.PID)
 	}
 }
+
+// Limits changed by Apply while the agent crash-loops (each restart makes
+// or reuses a leaf and joins the v1 hierarchies its limits need) end with
+// the last limits applied and every child contained.
+func TestLimitsChangedWhileRestarting(t *testing.T) {
+	requireCgroups(t)
+	g := newGroup(t, GroupOptions{})
+	spec := agentSpec(t, "-after", "5ms", "-exit", "1")
+	spec.Restart.MaxRestarts = -1
+	spec.StartSeconds = config.Duration(time.Millisecond)
+	var last Resources
+	for i := range 40 {
+		last = Resources{PidsMax: int64(50 + i%7)}
+		if i%3 == 0 {
+			last.MemoryMax = config.Bytes(64+i) << 20
+		}
+		spec.Resources = last
+		if _, err := g.Launch(ctxTimeout(t, 10*time.Second), []Spec{spec}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, _ := g.Get(spec.Name)
+	parent, _ := g.CgroupParent()
+	file := filepath.Join(ownV1Cgroup(t, "pids"), filepath.Base(parent), spec.Name, "pids.max")
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		st := p.Status()
+		b, _ := os.ReadFile(file)
+		if st.Limits == last && strings.TrimSpace(string(b)) == strconv.FormatInt(last.PidsMax, 10) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("limits %+v, %s %q after the last Apply of %+v", st.Limits, file, b, last)
+		}
+	}
+}
+
+// ownV1Cgroup is this process's cgroup directory in the v1 hierarchy of
+// controller, skipping where there is none.
+func ownV1Cgroup(t *testing.T, controller string) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.SplitN(line, ":", 3); len(f) == 3 && f[1] == controller {
+			return filepath.Join("/sys/fs/cgroup", controller, f[2])
+		}
+	}
+	t.Skipf("no v1 %s hierarchy here", controller)
+	return ""
+}

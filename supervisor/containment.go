@@ -29,9 +29,10 @@ type Containment struct {
 	// cgroup. A later instance of the same Name kills what a crashed one
 	// left there before it starts anything, and a second live one is
 	// refused (NewGroup fails), so two hosts must never share a Name.
-	// Empty: derived from the Store when it is a *FileStore (the host's
-	// state file identifies the instance), else a parent unique to this
-	// Group, which no later instance can find.
+	// Empty: derived from the Store when it is a *FileStore (the state
+	// file's absolute path identifies the instance: "tend.store-HASH"),
+	// else a parent unique to this Group ("tend.EXE.PID.N"), which no
+	// later instance can find.
 	Name string
 	// Parent, when set, is the parent cgroup instead: a path from the
 	// root of the cgroup hierarchies ("/edge/agents") or relative to the
@@ -115,14 +116,15 @@ func parentPath(opts GroupOptions) (string, error) {
 		}
 		return "tend." + c.Name, nil
 	}
-	exe, _ := os.Executable()
-	base := "tend." + filepath.Base(exe)
 	if fs, ok := opts.Store.(*FileStore); ok {
+		// The state file alone names the instance: a host binary that
+		// is renamed by an upgrade still finds what it left.
 		abs, _ := filepath.Abs(fs.path)
 		sum := sha256.Sum256([]byte(abs))
-		return base + "." + hex.EncodeToString(sum[:6]), nil
+		return "tend.store-" + hex.EncodeToString(sum[:6]), nil
 	}
-	return base + "." + strconv.Itoa(os.Getpid()) + "." + strconv.FormatUint(anonymousGroups.Add(1), 10), nil
+	exe, _ := os.Executable()
+	return "tend." + filepath.Base(exe) + "." + strconv.Itoa(os.Getpid()) + "." + strconv.FormatUint(anonymousGroups.Add(1), 10), nil
 }
 
 // box returns the cgroup of a new member named name, nil without

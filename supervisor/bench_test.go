@@ -101,9 +101,9 @@ func benchStartStop(b *testing.B, process func(*testing.B, Spec) *Process) {
 
 // BenchmarkRestartLatency measures a crash-restart cycle: the child (`true`)
 // exits at once and tend restarts it with backoff.None, b.N times, in a
-// process group and in a cgroup (a fresh leaf each time); then a bare
-// exec.Command(...).Run() loop does b.N cycles in the same run. Both
-// figures and their ratio are reported.
+// process group and in a cgroup (its leaf reused, as nothing is killed);
+// then a bare exec.Command(...).Run() loop does b.N cycles in the same
+// run. Both figures and their ratio are reported.
 func BenchmarkRestartLatency(b *testing.B) {
 	for _, bd := range boundaries {
 		b.Run(bd.name, func(b *testing.B) { benchRestartLatency(b, bd.process) })

@@ -44,9 +44,9 @@ type child struct {
 }
 
 // spawn starts the agent in its own process group (and, for a Group's
-// contained member, straight into a fresh leaf of its cgroup, with its
-// limits already applied) with stdin on /dev/null,
-// hands it the agent's listeners and stored descriptors, starts draining
+// contained member, straight into a leaf of its cgroup, with its limits
+// already applied) with stdin on /dev/null, hands it the agent's
+// listeners and stored descriptors, starts draining
 // its piped output and waiting for its exit. It must run on a goroutine
 // tend owns (see Spec.ParentDeathSignal).
 func spawn(s *settings, af *agentFiles) (_ *child, err error) {

@@ -19,7 +19,7 @@ import (
 // Containment says where a Group keeps its members' processes. Where the
 // host may create cgroups (Linux, cgroup v2 mounted, root or a delegated
 // subtree), each member gets a cgroup of its own under a parent cgroup
-// that belongs to this host instance, and each child a fresh leaf in it:
+// that belongs to this host instance, and each child a leaf in it:
 // nothing the agent forks, setsid'd or double-forked, can leave it.
 // Elsewhere members live in process groups (see "Containment" in the
 // package documentation for what holds where).
@@ -164,7 +164,8 @@ func (c containment) close() error {
 
 // agentBox is an agent's cgroup: made at its first spawn, it keeps the
 // agent's limits and accounting across children, and each child gets a
-// fresh leaf in it. Process.Close (Group.Remove) removes it.
+// leaf in it (see cgroup.Agent.NewLeaf). Process.Close (Group.Remove)
+// removes it.
 type agentBox struct {
 	parent *cgroup.Parent
 	name   string

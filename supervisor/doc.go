@@ -101,7 +101,8 @@
 // v2 hierarchy, as root or in a delegated subtree), lives in a cgroup of its
 // own under a parent cgroup unique to the host instance (GroupOptions
 // Containment: "tend.NAME" below the host's own cgroup), and each child in
-// a fresh leaf of it, cloned straight into it (clone3 CLONE_INTO_CGROUP):
+// a leaf of it (a fresh one after a kill), cloned straight into it (clone3
+// CLONE_INTO_CGROUP):
 // nothing the agent forks can leave it, setsid'd, double-forked or
 // daemonized. When the main process ends, the rest of the leaf is
 // SIGKILLed at once (cgroup.kill; systemd's KillMode=control-group) and

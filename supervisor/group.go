@@ -364,8 +364,10 @@ func (g *Group) StopAll(ctx context.Context) error {
 }
 
 // Close ends the Group for good: StopAll under ctx, then every member's
-// attachments, sockets and stored descriptors are closed and no member
-// starts again. A host calls it at shutdown; it returns StopAll's error.
+// attachments, sockets and stored descriptors are closed, its cgroup and
+// the Group's parent cgroup removed, the instance locks (parent cgroup,
+// FileStore) released, and no member starts again. A host calls it at
+// shutdown; it returns StopAll's error.
 func (g *Group) Close(ctx context.Context) error {
 	for _, m := range g.snapshot(nil) {
 		m.p.setClosed(true)

@@ -48,7 +48,7 @@ func (j *journal) attachment(name string, config any) Attachment {
 // dropped from the Spec, when the agent is removed and when the Group is
 // closed.
 func TestAttachmentsFollowTheirMember(t *testing.T) {
-	g, err := NewGroup(GroupOptions{})
+	g, err := NewGroup(testGroupOptions(GroupOptions{}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -9,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
-	"sync/atomic"
 
 	"github.com/go-logr/logr"
 	"github.com/tend-dev/tend/config"
@@ -31,7 +31,7 @@ type Containment struct {
 	// refused (NewGroup fails), so two hosts must never share a Name.
 	// Empty: derived from the Store when it is a *FileStore (the state
 	// file's absolute path identifies the instance: "tend.store-HASH"),
-	// else a parent unique to this Group ("tend.EXE.PID.N"), which no
+	// else a parent unique to this Group ("tend.EXE.PID.RANDOM"), which no
 	// later instance can find.
 	Name string
 	// Parent, when set, is the parent cgroup instead: a path from the
@@ -55,18 +55,11 @@ type containment struct {
 	why    error          // why parent is nil
 }
 
-// forceProcessGroups turns containment off for every Group, for the test
-// run that proves the process-group fallback (TEND_TEST_PROCESS_GROUPS).
-var forceProcessGroups bool
-
-// anonymousGroups numbers the parents of Groups that have no name.
-var anonymousGroups atomic.Uint64
-
 // contain opens the Group's parent cgroup, sweeps what a crashed instance
 // left in it, and says once, in the Group's log, why members live in
 // process groups when they must.
 func contain(opts GroupOptions, log logr.Logger) (containment, error) {
-	if opts.Containment.Disabled || forceProcessGroups {
+	if opts.Containment.Disabled {
 		return containment{why: errors.New("containment disabled")}, nil
 	}
 	h, err := cgroup.Detect()
@@ -124,7 +117,9 @@ func parentPath(opts GroupOptions) (string, error) {
 		return "tend.store-" + hex.EncodeToString(sum[:6]), nil
 	}
 	exe, _ := os.Executable()
-	return "tend." + filepath.Base(exe) + "." + strconv.Itoa(os.Getpid()) + "." + strconv.FormatUint(anonymousGroups.Add(1), 10), nil
+	var unique [6]byte
+	rand.Read(unique[:]) //nolint:errcheck // never fails (crypto/rand)
+	return "tend." + filepath.Base(exe) + "." + strconv.Itoa(os.Getpid()) + "." + hex.EncodeToString(unique[:]), nil
 }
 
 // box returns the cgroup of a new member named name, nil without

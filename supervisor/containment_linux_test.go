@@ -21,7 +21,7 @@ import (
 // requireCgroups skips a test where this host cannot create cgroups.
 func requireCgroups(t *testing.T) {
 	t.Helper()
-	if forceProcessGroups {
+	if processGroupsOnly {
 		t.Skip("containment is forced off (TEND_TEST_PROCESS_GROUPS)")
 	}
 	if _, err := cgroup.Detect(); err != nil {

@@ -50,7 +50,7 @@ func runExhaustedHost() int {
 }
 
 func exhaustedHost() error {
-	g, err := NewGroup(GroupOptions{})
+	g, err := NewGroup(testGroupOptions(GroupOptions{}))
 	if err != nil {
 		return err
 	}

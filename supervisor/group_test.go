@@ -18,7 +18,7 @@ import (
 
 func newGroup(t *testing.T, opts GroupOptions) *Group {
 	t.Helper()
-	g, err := NewGroup(opts)
+	g, err := NewGroup(testGroupOptions(opts))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -120,7 +120,7 @@ func (a *Agent) SetLimits(l Limits) error {
 	// controller runc knows, and its blkio one keeps unguarded global
 	// state (a data race between agents).
 	for _, c := range slices.Sorted(maps.Keys(a.v1)) {
-		if err := v1Subsystems[c].Set(a.v1[c], r); err != nil {
+		if err := v1Subsystem(c).Set(a.v1[c], r); err != nil {
 			return fmt.Errorf("cgroup %s: %w", a.v1[c], err)
 		}
 	}
@@ -171,12 +171,20 @@ func (a *Agent) migrate(c string) error {
 	return fmt.Errorf("cgroup %s: the agent forks faster than its processes can be moved in", a.v1[c])
 }
 
-// v1Subsystems are runc's readers and writers of the v1 controllers an
-// agent joins.
-var v1Subsystems = map[string]interface {
+// v1Subsystem is runc's reader and writer of a v1 controller an agent
+// joins (one of v1Controllers).
+func v1Subsystem(controller string) interface {
 	Set(path string, r *cgroups.Resources) error
 	GetStats(path string, stats *cgroups.Stats) error
-}{"memory": &fs.MemoryGroup{}, "pids": &fs.PidsGroup{}, "cpu": &fs.CpuGroup{}}
+} {
+	switch controller {
+	case "memory":
+		return &fs.MemoryGroup{}
+	case "pids":
+		return &fs.PidsGroup{}
+	}
+	return &fs.CpuGroup{}
+}
 
 func orValue(v, unset int64) int64 {
 	if v > 0 {
@@ -209,7 +217,7 @@ func (a *Agent) Usage() (Usage, error) {
 		st = cgroups.NewStats()
 		for _, c := range []string{"memory", "pids"} {
 			if a.accounts(c) && err == nil {
-				err = v1Subsystems[c].GetStats(a.v1[c], st)
+				err = v1Subsystem(c).GetStats(a.v1[c], st)
 			}
 		}
 	}
@@ -266,7 +274,7 @@ func (a *Agent) OOMKills() uint64 {
 // later cloned into it (seen on Linux 6.18); one whose processes all
 // exited is as good as new, and reusing it saves a mkdir and an rmdir.
 func (a *Agent) NewLeaf() (*Leaf, error) {
-	defer holdSlot()()
+	defer a.parent.holdSlot()()
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if l := a.spare; l != nil {
@@ -305,7 +313,7 @@ func (a *Agent) NewLeaf() (*Leaf, error) {
 // locked one (runtime.newm hands that to its template thread), so no
 // other thread of the host is ever in them.
 func (a *Agent) Spawn(fork func() error) error {
-	defer holdSlot()()
+	defer a.parent.holdSlot()()
 	a.mu.Lock()
 	joined := a.joined
 	a.mu.Unlock()
@@ -338,18 +346,6 @@ func (a *Agent) Spawn(fork func() error) error {
 		in = append(in, c)
 	}
 	return fork()
-}
-
-// slots bounds the cgroup operations under way at once. Creating,
-// joining and removing cgroups take the kernel's cgroup locks and can
-// sleep for an RCU grace period; a thousand agents starting together
-// would otherwise each hold an OS thread blocked in one.
-var slots = make(chan struct{}, 4)
-
-// holdSlot waits for a slot and returns its release.
-func holdSlot() func() {
-	slots <- struct{}{}
-	return func() { <-slots }
 }
 
 // Remove deletes the agent's cgroups; its leaves must be gone.

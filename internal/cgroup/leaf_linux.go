@@ -138,7 +138,7 @@ func (l *Leaf) Release() error {
 
 // Remove deletes the leaf once it is empty.
 func (l *Leaf) Remove() error {
-	defer holdSlot()()
+	defer l.parent.holdSlot()()
 	l.Spawned()
 	if err := unix.Rmdir(l.dir); err != nil && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("remove cgroup %s: %w", l.dir, err)

@@ -28,6 +28,17 @@ type Parent struct {
 	// noLimits says why a v2 controller cannot be used under dir.
 	noLimits map[string]string
 	watch    emptyWatcher
+	// slots bounds the cgroup operations under way at once. Creating,
+	// joining and removing cgroups take the kernel's cgroup locks and can
+	// sleep for an RCU grace period; a thousand agents starting together
+	// would otherwise each hold an OS thread blocked in one.
+	slots chan struct{}
+}
+
+// holdSlot waits for a slot and returns its release.
+func (p *Parent) holdSlot() func() {
+	p.slots <- struct{}{}
+	return func() { <-p.slots }
 }
 
 // Open creates (if needed) and locks the parent at path: an absolute path
@@ -39,7 +50,7 @@ func Open(h *Hierarchy, path string) (*Parent, error) {
 	if path == "" || strings.Contains(path, "..") {
 		return nil, fmt.Errorf("cgroup parent %q: must not be empty or contain \"..\"", path)
 	}
-	p := &Parent{h: h, v1: map[string]string{}, noLimits: map[string]string{}}
+	p := &Parent{h: h, v1: map[string]string{}, noLimits: map[string]string{}, slots: make(chan struct{}, 4)}
 	p.dir = under(h.unified, h.self, path)
 	for c, d := range h.v1 {
 		p.v1[c] = under(d.mount, d.self, path)

@@ -22,11 +22,14 @@ const containedHostEnv = "TEND_TEST_CONTAINED_HOST"
 
 // crashSpecs are the agents of the crashing host: an HTTP server on addr
 // and a shell whose descendant leaves its session, writing its PID to dir.
+// The shell stays the main process: one that execs its agent later than
+// the record is written is recorded with the shell's binary, and a host
+// without cgroups rightly leaves a process it cannot verify alone.
 func crashSpecs(agent, addr, dir string) []Spec {
 	server := Spec{Name: "server", Path: agent, Args: []string{"-sd-serve", "-sd-own-port", addr},
 		Ready: func(context.Context) error { _, err := get("http://" + addr); return err }}
 	escaper := Spec{Name: "escaper", Path: "/bin/sh",
-		Args: []string{"-c", `setsid sleep 1000 & echo $! > "$0"; exec sleep 1000`, filepath.Join(dir, "escaped")}}
+		Args: []string{"-c", `setsid sleep 1000 & echo $! > "$0"; sleep 1000; exit 0`, filepath.Join(dir, "escaped")}}
 	for _, s := range []*Spec{&server, &escaper} {
 		s.StartSeconds = config.Duration(50 * time.Millisecond)
 	}
@@ -55,6 +58,11 @@ func runContainedHost(name string) {
 		fmt.Fprintln(os.Stderr, "contained host:", err)
 		os.Exit(3)
 	}
+	// A Store is written from the events, after Apply returns: the test
+	// may kill this host once the records of running agents are on disk.
+	for opts.Store != nil && !recordedRunning(opts.Store, len(g.List())) {
+		time.Sleep(5 * time.Millisecond)
+	}
 	var pids []string
 	for _, st := range g.List() {
 		pids = append(pids, strconv.Itoa(st.PID))
@@ -63,6 +71,19 @@ func runContainedHost(name string) {
 		os.Exit(4)
 	}
 	select {} // until the test kills this process
+}
+
+// recordedRunning reports whether store holds n records of running
+// agents, each with the binary it runs.
+func recordedRunning(store Store, n int) bool {
+	records, _ := store.Load()
+	running := 0
+	for _, r := range records {
+		if r.State == Running && r.Exe != "" {
+			running++
+		}
+	}
+	return running == n
 }
 
 // The bug: a host that died left its agents running, holding their ports,

@@ -3,6 +3,7 @@
 package supervisor
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -421,11 +422,23 @@ func TestTransactionVerifiedByNotifyReload(t *testing.T) {
 	spec := agentSpec(t, "-config", cfgPath, "-hup", "-notify-ready-after", "0s")
 	spec.NotifyReady, spec.ReloadMode = true, ReloadByNotify
 	spec.Stdout, spec.Stderr = &out, &out
+	// The agent killed by the bad config waits in Backoff for the
+	// rollback to start it: restarted at once, it could read the bad file
+	// again before the rollback rewrote it, and die again.
+	spec.Restart.FirstDelay = config.Duration(time.Hour)
 	p := newProcess(t, spec)
 	if err := p.Start(ctxTimeout(t, 10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	tx := reload.Transaction{Path: cfgPath, Apply: p.Reload}
+	// What a host applies a config with: a reload, or, for an agent
+	// waiting to be restarted, the start that reads the file anew.
+	apply := func(ctx context.Context) error {
+		if err := p.Reload(ctx); !errors.Is(err, ErrNotRunning) {
+			return err
+		}
+		return p.Start(ctx)
+	}
+	tx := reload.Transaction{Path: cfgPath, Apply: apply}
 	if _, err := tx.Run(ctxTimeout(t, 10*time.Second), []byte("valid: true\n# v2\n")); err != nil {
 		t.Fatalf("a good config: %v", err)
 	}

@@ -307,7 +307,7 @@ func (c *child) wait(s *settings) {
 // struck; the leaf is then removed. Without one, it is the process group.
 func (c *child) endTree(s *settings, exit *Exit) {
 	if c.leaf == nil {
-		waitGroupGone(c.pid, s)
+		waitGroupGone(c.pid, s.log)
 		return
 	}
 	// With no live process left, none can fork: nothing to kill.

@@ -75,7 +75,11 @@ func contain(opts GroupOptions, log logr.Logger) (containment, error) {
 	if err != nil {
 		return containment{}, fmt.Errorf("containment: %w", err)
 	}
-	left, err := parent.Sweep()
+	left, err := parent.Sweep(func(pids []int) {
+		log.Error(errors.New("leftover processes survive SIGKILL"),
+			"what a previous instance of this host left is stuck (uninterruptible sleep?); waiting for it before any agent starts",
+			"parent", parent.Path(), "pids", pids)
+	})
 	for _, l := range left {
 		log.Info("killed what a previous instance of this host left running", "agent", l.Agent, "pids", l.Pids)
 	}

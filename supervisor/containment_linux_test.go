@@ -3,7 +3,6 @@ package supervisor
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -193,16 +192,12 @@ func TestPidsMaxContainsForkBomb(t *testing.T) {
 	if out, err := exec.Command("/bin/true").CombinedOutput(); err != nil {
 		t.Fatalf("the host cannot fork beside the bomb: %v %s", err, out)
 	}
-	b, err := os.ReadFile(filepath.Join(strings.TrimPrefix(p.Status().Boundary, "cgroup "), "cgroup.procs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bomb := strings.Fields(string(b))
+	bomb := leafPIDs(p.Status().Boundary)
 	if err := p.Stop(ctxTimeout(t, 10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range bomb {
-		if pid, _ := strconv.Atoi(f); alive(pid) {
+	for _, pid := range bomb {
+		if alive(pid) {
 			t.Errorf("process %d of the bomb survived Stop", pid)
 		}
 	}
@@ -302,21 +297,40 @@ func TestResourcesValidatedAndAppliedInPlace(t *testing.T) {
 // controller, skipping where that hierarchy is not v1.
 func v1Limit(t *testing.T, pid int, controller, file string) string {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	v, err := os.ReadFile(filepath.Join(v1CgroupDir(t, strconv.Itoa(pid), controller), file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(v))
+}
+
+// v1CgroupDir is the cgroup directory of process proc ("self" or a PID)
+// in the v1 hierarchy of controller, skipping where there is none.
+func v1CgroupDir(t *testing.T, proc, controller string) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + proc + "/cgroup")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		if f := strings.SplitN(line, ":", 3); len(f) == 3 && f[1] == controller {
-			v, err := os.ReadFile(filepath.Join("/sys/fs/cgroup", controller, f[2], file))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return strings.TrimSpace(string(v))
+			return filepath.Join("/sys/fs/cgroup", controller, f[2])
 		}
 	}
 	t.Skipf("no v1 %s hierarchy here", controller)
 	return ""
+}
+
+// leafPIDs lists the processes in the cgroup leaf that Status.Boundary
+// names.
+func leafPIDs(boundary string) []int {
+	b, _ := os.ReadFile(filepath.Join(strings.TrimPrefix(boundary, "cgroup "), "cgroup.procs"))
+	var pids []int
+	for _, f := range strings.Fields(string(b)) {
+		pid, _ := strconv.Atoi(f)
+		pids = append(pids, pid)
+	}
+	return pids
 }
 
 // Each agent's cgroup goes with it, and the parent with the Group.
@@ -423,7 +437,7 @@ func TestLimitsChangedWhileRestarting(t *testing.T) {
 	}
 	p, _ := g.Get(spec.Name)
 	parent, _ := g.CgroupParent()
-	file := filepath.Join(ownV1Cgroup(t, "pids"), filepath.Base(parent), spec.Name, "pids.max")
+	file := filepath.Join(v1CgroupDir(t, "self", "pids"), filepath.Base(parent), spec.Name, "pids.max")
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 		st := p.Status()
 		b, _ := os.ReadFile(file)
@@ -434,21 +448,4 @@ func TestLimitsChangedWhileRestarting(t *testing.T) {
 			t.Fatalf("limits %+v, %s %q after the last Apply of %+v", st.Limits, file, b, last)
 		}
 	}
-}
-
-// ownV1Cgroup is this process's cgroup directory in the v1 hierarchy of
-// controller, skipping where there is none.
-func ownV1Cgroup(t *testing.T, controller string) string {
-	t.Helper()
-	b, err := os.ReadFile("/proc/self/cgroup")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.SplitN(line, ":", 3); len(f) == 3 && f[1] == controller {
-			return filepath.Join("/sys/fs/cgroup", controller, f[2])
-		}
-	}
-	t.Skipf("no v1 %s hierarchy here", controller)
-	return ""
 }

@@ -182,17 +182,11 @@ func TestPostgresChildrenDieWithThePostmaster(t *testing.T) {
 // more than n processes, and returns them.
 func waitForProcesses(t *testing.T, boundary string, n int) []int {
 	t.Helper()
-	procs := filepath.Join(strings.TrimPrefix(boundary, "cgroup "), "cgroup.procs")
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		b, _ := os.ReadFile(procs)
-		if f := strings.Fields(string(b)); len(f) > n {
-			out := make([]int, len(f))
-			for i, s := range f {
-				out[i], _ = strconv.Atoi(s)
-			}
-			return out
+		if pids := leafPIDs(boundary); len(pids) > n {
+			return pids
 		}
 	}
-	t.Fatalf("%s never held more than %d processes", procs, n)
+	t.Fatalf("%s never held more than %d processes", boundary, n)
 	return nil
 }

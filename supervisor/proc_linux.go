@@ -7,6 +7,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/tend-dev/tend/internal/cgroup"
 	"github.com/tend-dev/tend/internal/procfs"
 	"golang.org/x/sys/unix"
@@ -148,7 +149,7 @@ const (
 // of file descriptors) it goes on polling kill(2) until either answers. A
 // member stuck in uninterruptible sleep is reported once after stuckAfter
 // and waited for: the next child must not start beside it.
-func waitGroupGone(pgid int, s *settings) {
+func waitGroupGone(pgid int, log logr.Logger) {
 	delay := time.Millisecond
 	start := time.Now()
 	warned := false
@@ -161,7 +162,7 @@ func waitGroupGone(pgid int, s *settings) {
 			return
 		}
 		if !warned && time.Since(start) > stuckAfter {
-			s.log.Error(errors.Join(errors.New("process group members survive SIGKILL"), err),
+			log.Error(errors.Join(errors.New("process group members survive SIGKILL"), err),
 				"agent's processes are stuck (uninterruptible sleep?); waiting for them before the next start",
 				"pgid", pgid, "pids", live)
 			warned = true

@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/tend-dev/tend/internal/cgroup"
 )
 
@@ -39,14 +40,14 @@ func (h procHandle) release() {}
 
 // waitGroupGone kills group pgid until it is gone, for at most a few
 // seconds: without /proc, zombies awaiting init cannot be told apart.
-func waitGroupGone(pgid int, s *settings) {
+func waitGroupGone(pgid int, log logr.Logger) {
 	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); {
 		if err := syscall.Kill(-pgid, syscall.SIGKILL); errors.Is(err, syscall.ESRCH) {
 			return
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	s.log.Info("agent's process group still exists after SIGKILL", "pgid", pgid)
+	log.Info("agent's process group still exists after SIGKILL", "pgid", pgid)
 }
 
 // startTicks is unknown outside Linux.

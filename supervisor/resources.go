@@ -37,21 +37,30 @@ type Resources struct {
 
 func (r Resources) isZero() bool { return r == Resources{} }
 
+// limit is one key of Resources: its config key, its value, and whether
+// it is set.
+type limit struct {
+	key string
+	val fmt.Stringer
+	set bool
+}
+
+// each lists r's keys, the one table String and value read.
+func (r Resources) each() []limit {
+	return []limit{
+		{"memory_max", r.MemoryMax, r.MemoryMax > 0},
+		{"memory_high", r.MemoryHigh, r.MemoryHigh > 0},
+		{"cpu", r.CPU, r.CPU > 0},
+		{"pids_max", count(r.PidsMax), r.PidsMax > 0},
+	}
+}
+
 // String lists the limits set, as keys: "memory_max=512Mi cpu=0.5".
 func (r Resources) String() string {
 	var parts []string
-	for _, kv := range []struct {
-		key string
-		set bool
-		val fmt.Stringer
-	}{
-		{"memory_max", r.MemoryMax > 0, r.MemoryMax},
-		{"memory_high", r.MemoryHigh > 0, r.MemoryHigh},
-		{"cpu", r.CPU > 0, r.CPU},
-		{"pids_max", r.PidsMax > 0, count(r.PidsMax)},
-	} {
-		if kv.set {
-			parts = append(parts, kv.key+"="+kv.val.String())
+	for _, l := range r.each() {
+		if l.set {
+			parts = append(parts, l.key+"="+l.val.String())
 		}
 	}
 	if len(parts) == 0 {
@@ -67,15 +76,10 @@ func (r Resources) limits() cgroup.Limits {
 
 // value is the value of the limit under key, for errors.
 func (r Resources) value(key string) any {
-	switch key {
-	case "memory_max":
-		return r.MemoryMax
-	case "memory_high":
-		return r.MemoryHigh
-	case "cpu":
-		return r.CPU
-	case "pids_max":
-		return r.PidsMax
+	for _, l := range r.each() {
+		if l.key == key {
+			return l.val
+		}
 	}
 	return r
 }

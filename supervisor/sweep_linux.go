@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"syscall"
-	"time"
 
 	"github.com/go-logr/logr"
 )
@@ -24,7 +23,7 @@ func sweepProcessGroups(records map[string]Record, log logr.Logger) {
 			continue
 		}
 		log.Info("killed what a previous instance of this host left running", "agent", r.Name, "pgid", r.PID)
-		waitOrphanGroupGone(r.PID)
+		waitGroupGone(r.PID, log)
 	}
 }
 
@@ -46,16 +45,4 @@ func executable(pid int, ticks uint64) string {
 // recorded binary.
 func isRecordedLeader(r Record) bool {
 	return r.Exe != "" && isLiveMember(r.PID, r.PID) && executable(r.PID, r.LeaderStart) == r.Exe
-}
-
-// waitOrphanGroupGone waits, for a few seconds at most, until no live
-// process is left in group pgid, killing what appears meanwhile.
-func waitOrphanGroupGone(pgid int) {
-	for deadline := time.Now().Add(stuckAfter); time.Now().Before(deadline); {
-		if live, err := liveGroupMembers(pgid); err == nil && len(live) == 0 {
-			return
-		}
-		syscall.Kill(-pgid, syscall.SIGKILL) //nolint:errcheck // ESRCH: gone
-		time.Sleep(5 * time.Millisecond)     // the kernel delivers SIGKILL asynchronously
-	}
 }

@@ -62,13 +62,7 @@ func (p *Parent) Agent(name string) (*Agent, error) {
 	return a, err
 }
 
-func (a *Agent) dirs() []string {
-	out := []string{a.dir}
-	for _, c := range slices.Sorted(maps.Keys(a.v1)) {
-		out = append(out, a.v1[c])
-	}
-	return out
-}
+func (a *Agent) dirs() []string { return allDirs(a.dir, a.v1) }
 
 // Path is the agent's v2 directory.
 func (a *Agent) Path() string { return a.dir }

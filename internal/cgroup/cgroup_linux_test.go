@@ -29,7 +29,7 @@ func openParent(t *testing.T) (*Hierarchy, *Parent) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { p.Sweep(); p.Close() }) //nolint:errcheck // best effort
+	t.Cleanup(func() { p.Sweep(nil); p.Close() }) //nolint:errcheck // best effort
 	return h, p
 }
 
@@ -136,7 +136,7 @@ func TestSecondInstanceIsRefusedAndSweepsOnceTheFirstIsGone(t *testing.T) {
 	if _, err := again.Agent("left"); err == nil {
 		t.Fatal("an agent cgroup holding another owner's processes was reused")
 	}
-	found, err := again.Sweep()
+	found, err := again.Sweep(nil)
 	if err != nil {
 		t.Fatal(err)
 	}

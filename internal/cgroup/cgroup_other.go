@@ -41,7 +41,7 @@ func (*Parent) Check(Limits) error { return errNotLinux }
 func (*Parent) Path() string { return "" }
 
 // Sweep finds nothing outside Linux.
-func (*Parent) Sweep() ([]Leftover, error) { return nil, nil }
+func (*Parent) Sweep(func([]int)) ([]Leftover, error) { return nil, nil }
 
 // Agent always fails outside Linux.
 func (*Parent) Agent(string) (*Agent, error) { return nil, errNotLinux }

@@ -104,10 +104,14 @@ func makeCgroupDir(dir string) error {
 }
 
 // dirs lists the parent's directories, the v2 one first.
-func (p *Parent) dirs() []string {
-	out := []string{p.dir}
-	for _, c := range slices.Sorted(maps.Keys(p.v1)) {
-		out = append(out, p.v1[c])
+func (p *Parent) dirs() []string { return allDirs(p.dir, p.v1) }
+
+// allDirs lists a cgroup's directories: its v2 one first, then its v1
+// ones by controller name.
+func allDirs(v2 string, v1 map[string]string) []string {
+	out := []string{v2}
+	for _, c := range slices.Sorted(maps.Keys(v1)) {
+		out = append(out, v1[c])
 	}
 	return out
 }
@@ -177,8 +181,10 @@ type Leftover struct {
 // waits for them to be gone and removes the cgroups, so that nothing a
 // crashed instance left runs beside the agents this one starts. The
 // caller holds the lock (Open), so nothing it sweeps belongs to a live
-// instance.
-func (p *Parent) Sweep() ([]Leftover, error) {
+// instance. Processes that outlive SIGKILL (uninterruptible sleep) are
+// waited for, as the next child must not run beside them; stuck, if set,
+// hears of them once (see Leaf.WaitEmpty).
+func (p *Parent) Sweep(stuck func(pids []int)) ([]Leftover, error) {
 	var found []Leftover
 	var errs []error
 	for _, agent := range subdirs(p.dir) {
@@ -194,7 +200,7 @@ func (p *Parent) Sweep() ([]Leftover, error) {
 				errs = append(errs, err)
 				continue
 			}
-			l.WaitEmpty(nil)
+			l.WaitEmpty(stuck)
 		}
 		if len(left.Pids) > 0 {
 			found = append(found, left)

@@ -120,3 +120,21 @@ func (s *Stream) Flush() {
 	s.partial = s.partial[:0]
 	s.emit() //nolint:errcheck // a closed Rotator has nothing left to flush to
 }
+
+// TakePartial returns the pending partial line and forgets it, without
+// writing it: a supervisor handing its agents over to a new binary
+// (supervisor.Group.Handover) carries it to the Stream of the same agent
+// there, so the line is written once and whole. Nil if there is none.
+func (s *Stream) TakePartial() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.idle != nil {
+		s.idle.Stop()
+	}
+	if len(s.partial) == 0 {
+		return nil
+	}
+	p := append([]byte(nil), s.partial...)
+	s.partial = s.partial[:0]
+	return p
+}

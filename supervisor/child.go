@@ -36,6 +36,11 @@ type child struct {
 	mu     sync.Mutex
 	reaped bool       // the run is over: no signal may be sent
 	main   *successor // the main process the child named with MAINPID=, if any
+	// following: the leader is reaped and the run ends with main.
+	following bool
+	// detaching: a hand-over is stopping the waiter (see detach).
+	detaching bool
+	detached  chan struct{} // closed when the waiter stopped for a hand-over
 
 	out    childOutput
 	notify *notifySocket // with Spec.NotifyReady; closed after the exit
@@ -50,7 +55,7 @@ type child struct {
 // its piped output and waiting for its exit. It must run on a goroutine
 // tend owns (see Spec.ParentDeathSignal).
 func spawn(s *settings, af *agentFiles) (_ *child, err error) {
-	c := &child{done: make(chan Exit, 1), tail: newTailBuffer(s.tailBytes)}
+	c := &child{done: make(chan Exit, 1), tail: newTailBuffer(s.tailBytes), detached: make(chan struct{})}
 	var parentCopies []*os.File // closed once the child has its own
 	defer func() { closeFiles(parentCopies) }()
 	defer func() {
@@ -232,6 +237,10 @@ func (c *child) followSuccessors() (syscall.WaitStatus, error) {
 		c.mu.Unlock()
 		s.waitExited()
 		c.mu.Lock()
+		if c.detaching {
+			c.mu.Unlock()
+			return 0, errDetached
+		}
 		if c.main != s { // another MAINPID= came while waiting
 			c.mu.Unlock()
 			continue
@@ -247,16 +256,18 @@ func (c *child) followSuccessors() (syscall.WaitStatus, error) {
 	}
 }
 
-// wait is the child's waiter goroutine: it learns of the leader's exit
-// without reaping it, kills what is left of the group while the group ID is
-// still pinned by the unreaped leader, reaps, waits until no live member of
-// the group remains, copies what the group left in the output pipes, and
-// delivers the Exit. Output an escaped descendant writes later is still
-// copied, for drainTimeout, after the Exit is out.
-func (c *child) wait(s *settings) {
-	var ws syscall.WaitStatus
-	var err error
-	if werr := c.h.waitExited(); werr == nil {
+// awaitEnd waits for the end of the child's main process: the leader,
+// reaped once the group is killed, or the MAINPID= successor it handed
+// over to. errDetached: a hand-over stopped the wait first.
+func (c *child) awaitEnd(s *settings) (ws syscall.WaitStatus, err error) {
+	if c.following { // resumed after a hand-over, the leader long reaped
+		return c.followSuccessors()
+	}
+	werr := c.h.waitExited()
+	switch {
+	case errors.Is(werr, os.ErrDeadlineExceeded):
+		return 0, errDetached
+	case werr == nil:
 		c.mu.Lock()
 		handedOver := c.main != nil && c.main.signal(0) == nil
 		if !handedOver {
@@ -267,21 +278,37 @@ func (c *child) wait(s *settings) {
 		}
 		ws, err = c.h.reap()
 		c.reaped = !handedOver || err != nil
+		c.following = handedOver && err == nil
 		c.mu.Unlock()
-		if handedOver && err == nil {
+		if c.following {
 			// The leader's exit is not the agent's: its successor, still
 			// in the group, keeps the group ID from being recycled.
-			ws, err = c.followSuccessors()
+			return c.followSuccessors()
 		}
-	} else {
-		// Without a non-reaping wait the group is killed after the reap,
-		// in waitGroupGone; never hold mu across a blocking wait.
-		s.log.V(1).Info("waiting without reaping failed; reaping directly", "error", werr.Error())
-		ws, err = c.h.reap()
-		c.mu.Lock()
-		c.reaped = true
-		c.dropSuccessor()
-		c.mu.Unlock()
+		return ws, err
+	}
+	// Without a non-reaping wait the group is killed after the reap,
+	// in waitGroupGone; never hold mu across a blocking wait.
+	s.log.V(1).Info("waiting without reaping failed; reaping directly", "error", werr.Error())
+	ws, err = c.h.reap()
+	c.mu.Lock()
+	c.reaped = true
+	c.dropSuccessor()
+	c.mu.Unlock()
+	return ws, err
+}
+
+// wait is the child's waiter goroutine: it learns of the leader's exit
+// without reaping it, kills what is left of the group while the group ID is
+// still pinned by the unreaped leader, reaps, waits until no live member of
+// the group remains, copies what the group left in the output pipes, and
+// delivers the Exit. Output an escaped descendant writes later is still
+// copied, for drainTimeout, after the Exit is out.
+func (c *child) wait(s *settings) {
+	ws, err := c.awaitEnd(s)
+	if errors.Is(err, errDetached) {
+		close(c.detached)
+		return
 	}
 	c.h.release() // signals check reaped under mu first, so none uses it now
 	exit := Exit{Time: time.Now(), Code: -1}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -23,6 +24,10 @@ type pipeCopier struct {
 	w       io.Writer // nil: only the tail sees the data
 	name    string
 	flushed chan struct{} // closed once what was in the pipe at flush is copied
+	// detaching: a hand-over stops the copier (childOutput.detach);
+	// pending is the unfinished line it took from w then.
+	detaching atomic.Bool
+	pending   []byte
 }
 
 func (o *childOutput) add(r *os.File, w io.Writer, name string) {
@@ -74,7 +79,7 @@ func (o *childOutput) closePipes() {
 func (p *pipeCopier) run(tail *tailBuffer, log logr.Logger) {
 	flushed := false
 	defer func() {
-		if !flushed {
+		if !flushed && !p.detaching.Load() {
 			close(p.flushed)
 		}
 	}()
@@ -99,6 +104,8 @@ func (p *pipeCopier) run(tail *tailBuffer, log logr.Logger) {
 			if n == len(buf) && len(buf) < maxCopyBuffer {
 				buf = make([]byte, 2*len(buf)) // the agent writes in bursts: read more at once
 			}
+		case errors.Is(err, os.ErrDeadlineExceeded) && p.detaching.Load():
+			return // what is still in the pipe is the next binary's
 		case errors.Is(err, os.ErrDeadlineExceeded) && !flushed:
 			eof := p.copyBuffered(buf, deliver)
 			close(p.flushed)

@@ -96,8 +96,8 @@ func ExampleGroup_Apply() {
 		fmt.Println(st.Name, st.State)
 	}
 	// Output:
-	// {Added:[logs metrics] Removed:[] Restarted:[] Updated:[] Unchanged:[]} <nil>
-	// {Added:[exporter] Removed:[] Restarted:[logs] Updated:[] Unchanged:[metrics]} <nil>
+	// {Added:[logs metrics] Removed:[] Restarted:[] Updated:[] Unchanged:[] Resumed:[]} <nil>
+	// {Added:[exporter] Removed:[] Restarted:[logs] Updated:[] Unchanged:[metrics] Resumed:[]} <nil>
 	// exporter running
 	// logs running
 	// metrics running

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -61,8 +62,12 @@ type Group struct {
 	budget   *budgetClock
 	kinds    map[string]Kind
 	contain  containment // the members' parent cgroup, if any
-	// unlockStore releases the FileStore's instance lock (see lockStore).
-	unlockStore func()
+	// storeLock holds the FileStore's instance lock (see lockStore).
+	storeLock *os.File
+
+	// inherited are the agents a previous binary handed over (see
+	// Handover) that no Apply or Add has claimed yet; under mu.
+	inherited map[string]*inheritedAgent
 
 	mu      sync.RWMutex
 	members map[string]*member
@@ -116,12 +121,23 @@ func NewGroup(opts GroupOptions) (*Group, error) {
 			g.restored[r.Name] = r
 		}
 	}
-	var err error
-	if g.unlockStore, err = lockStore(opts.Store); err != nil {
+	handed, err := takeInheritance()
+	if err != nil {
+		g.log.Error(err, "cannot resume what the previous binary handed over; killing its agents")
+		abandon(handed)
+		handed = nil
+	}
+	if handed != nil {
+		if err := g.takeOver(handed, opts); err != nil {
+			return nil, err
+		}
+		return g, nil
+	}
+	if g.storeLock, err = lockStore(opts.Store); err != nil {
 		return nil, err
 	}
 	if g.contain, err = contain(opts, g.log); err != nil {
-		g.unlockStore()
+		g.storeLock.Close()
 		return nil, err
 	}
 	if g.contain.parent == nil {
@@ -149,8 +165,9 @@ func (g *Group) resolve(spec Spec) (*settings, error) {
 	return cfg, nil
 }
 
-// Add validates spec and registers a stopped Process for it. ErrExists if
-// the name is taken.
+// Add validates spec and registers a stopped Process for it, or, for an
+// agent a previous binary handed over (see Handover), the Process that
+// goes on supervising it as it was. ErrExists if the name is taken.
 func (g *Group) Add(spec Spec) (*Process, error) {
 	cfg, err := g.resolve(spec)
 	if err != nil {
@@ -161,11 +178,13 @@ func (g *Group) Add(spec Spec) (*Process, error) {
 	if _, ok := g.members[cfg.name]; ok {
 		return nil, fmt.Errorf("agent %q: %w", cfg.name, ErrExists)
 	}
-	return g.attach(cfg, spec), nil
+	p, _ := g.attach(cfg, spec)
+	return p, nil
 }
 
-// attach registers a new Process for cfg; g.mu must be held.
-func (g *Group) attach(cfg *settings, spec Spec) *Process {
+// attach registers a new Process for cfg, taking over the agent of its
+// name a previous binary handed over, if any; g.mu must be held.
+func (g *Group) attach(cfg *settings, spec Spec) (*Process, handoverOutcome) {
 	p := newFromSettings(cfg)
 	p.group = &g.subs
 	p.files.box = g.contain.box(cfg.name)
@@ -179,7 +198,13 @@ func (g *Group) attach(cfg *settings, spec Spec) *Process {
 	if g.store != nil {
 		p.Subscribe(func(e Event) { g.persist(m, recordOf(e.Status, e.Time)) })
 	}
-	return p
+	ia, ok := g.inherited[cfg.name]
+	if !ok {
+		return p, notHandedOver
+	}
+	delete(g.inherited, cfg.name)
+	m.held.Store(ia.state.Held)
+	return p, p.resume(ia)
 }
 
 // persist writes r for member m, unless m was removed meanwhile (its
@@ -383,7 +408,10 @@ func (g *Group) Close(ctx context.Context) error {
 	if cerr := g.contain.close(); cerr != nil {
 		g.log.Error(cerr, "cannot remove the Group's parent cgroup")
 	}
-	g.unlockStore()
+	g.dropInherited()
+	if g.storeLock != nil {
+		g.storeLock.Close()
+	}
 	return err
 }
 

@@ -25,6 +25,10 @@ type ApplyResult struct {
 	Updated []string
 	// Unchanged agents were left alone.
 	Unchanged []string
+	// Resumed agents were handed over by the binary before this one (see
+	// Group.Handover) with the contract they have now: their children
+	// run on, supervised here.
+	Resumed []string
 }
 
 // ErrRejected: Apply or Launch refused the whole set of specs (a bad
@@ -95,10 +99,23 @@ func (g *Group) reconcile(ctx context.Context, specs []Spec, wait bool) (ApplyRe
 		spec := bySpec[name]
 		m, ok := g.members[name]
 		if !ok {
-			p := g.attach(cfg, spec)
-			result.Added = append(result.Added, name)
-			if spec.IsEnabled() && !g.members[name].held.Load() {
-				ops = append(ops, pick(wait, func() error { return p.Start(ctx) }, func() error { return p.launch(reqStart) }))
+			p, handed := g.attach(cfg, spec)
+			enabled := spec.IsEnabled() && !g.members[name].held.Load()
+			switch {
+			case handed == resumedSame:
+				result.Resumed = append(result.Resumed, name)
+				if !enabled {
+					ops = append(ops, pick(wait, func() error { return p.Stop(ctx) }, func() error { return p.launch(reqStop) }))
+				}
+			case handed == resumedChanged:
+				result.Restarted = append(result.Restarted, name)
+				ops = append(ops, pick(wait, func() error { return restartWith(ctx, p, cfg, enabled) },
+					func() error { return launchRestart(ctx, p, cfg, enabled) }))
+			default:
+				result.Added = append(result.Added, name)
+				if enabled {
+					ops = append(ops, pick(wait, func() error { return p.Start(ctx) }, func() error { return p.launch(reqStart) }))
+				}
 			}
 			continue
 		}
@@ -128,7 +145,7 @@ func (g *Group) reconcile(ctx context.Context, specs []Spec, wait bool) (ApplyRe
 	}
 	g.mu.Unlock()
 
-	for _, list := range [][]string{result.Added, result.Removed, result.Restarted, result.Updated, result.Unchanged} {
+	for _, list := range [][]string{result.Added, result.Removed, result.Restarted, result.Updated, result.Unchanged, result.Resumed} {
 		slices.Sort(list)
 	}
 	errs = make([]error, len(ops))

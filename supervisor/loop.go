@@ -178,6 +178,8 @@ func (l *loop) handle(r request) {
 		l.onReload(r)
 	case reqUnhealthy:
 		r.reply <- l.onUnhealthy(r.run, r.reason)
+	case reqPause:
+		l.pause(r.pause)
 	case reqSignal:
 		if l.st.State == Starting || l.st.State == Running {
 			r.reply <- l.signalMain(r.sig)

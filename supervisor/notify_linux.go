@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -33,9 +34,10 @@ type notifySocket struct {
 	// waiting on its barrier (systemd-notify) cannot let the old main
 	// process exit first. Set before read starts.
 	adopt func(pid int) error
-	// drained is closed when the reader has read everything queued and
-	// ended, after flush asked it to.
-	drained chan struct{}
+	// drained is closed when the reader has ended: after flush asked it
+	// to read everything queued, or a hand-over to stop (detaching).
+	drained   chan struct{}
+	detaching atomic.Bool
 }
 
 // maxNotifyDatagram is the largest message read, as systemd's limit.
@@ -44,6 +46,9 @@ const maxNotifyDatagram = 4096
 // maxPassedFDs is how many descriptors one message may carry (the kernel's
 // SCM_MAX_FD); more are dropped by the kernel.
 const maxPassedFDs = 253
+
+// notifyOOBSize holds a message's credentials and its descriptors.
+var notifyOOBSize = unix.CmsgSpace(unix.SizeofUcred) + unix.CmsgSpace(4*maxPassedFDs)
 
 // maxSocketPath is what sun_path holds, its terminating NUL aside.
 const maxSocketPath = 107
@@ -135,7 +140,7 @@ func (r *received) closeFDs() {
 // drain and stop, or the socket is closed.
 func (n *notifySocket) read() {
 	buf := make([]byte, maxNotifyDatagram)
-	oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred)+unix.CmsgSpace(4*maxPassedFDs))
+	oob := make([]byte, notifyOOBSize)
 	rc, err := n.sock.SyscallConn()
 	if err != nil {
 		close(n.drained)
@@ -149,6 +154,9 @@ func (n *notifySocket) read() {
 			return !errors.Is(rerr, unix.EAGAIN)
 		})
 		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded) && n.detaching.Load():
+			close(n.drained) // what is queued is the next binary's
+			return
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			n.drain(rc, buf, oob)
 			return
@@ -164,6 +172,12 @@ func (n *notifySocket) read() {
 // drain reads what is queued without waiting, then reports it is done.
 func (n *notifySocket) drain(rc syscall.RawConn, buf, oob []byte) {
 	defer close(n.drained)
+	n.readQueued(rc, buf, oob)
+}
+
+// readQueued takes what is queued without waiting, up to
+// notifyDrainLimit messages.
+func (n *notifySocket) readQueued(rc syscall.RawConn, buf, oob []byte) {
 	for range notifyDrainLimit {
 		var r received
 		var rerr error

@@ -89,7 +89,10 @@ func (h procHandle) waitExited() error {
 		werr = unix.Waitid(unix.P_PIDFD, int(fd), &info, unix.WEXITED|unix.WNOWAIT|unix.WNOHANG, nil)
 		return werr != nil || info.Signo != 0 // Signo is SIGCHLD once it has exited
 	})
-	if err != nil { // the pidfd is not pollable here
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded): // a hand-over interrupts the wait
+		return err
+	case err != nil: // the pidfd is not pollable here
 		return waitidNoReap(unix.P_PID, h.pid)
 	}
 	return werr

@@ -45,9 +45,12 @@ type Process struct {
 	name string
 
 	mu     sync.Mutex
-	cfg    *settings  // replaced, never modified, by update
-	active *loop      // the owner goroutine's handle; nil while idle
-	closed bool       // removed from its Group: never starts again
+	cfg    *settings // replaced, never modified, by update
+	active *loop     // the owner goroutine's handle; nil while idle
+	closed bool      // removed from its Group: never starts again
+	// gate, while a hand-over pauses the idle Process, holds back
+	// whatever would start an owner; closed when it resumes here.
+	gate   chan struct{}
 	status Status     // last snapshot the owner published
 	files  agentFiles // listeners and stored descriptors, kept across children
 	subs   notify.List[Event]
@@ -240,7 +243,15 @@ func (p *Process) deliver(ctx context.Context, r *request, spawn bool) (*loop, e
 		r.deadline = d
 	}
 	for {
-		l, closed := p.owner(spawn)
+		l, closed, gate := p.owner(spawn)
+		if gate != nil {
+			select {
+			case <-gate:
+				continue
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
 		switch {
 		case l == nil && r.kind == reqStop:
 			return nil, nil
@@ -283,15 +294,19 @@ func (p *Process) await(ctx context.Context, l *loop, r request) error {
 }
 
 // owner returns the running owner goroutine's handle, starting one when
-// spawn is set, none runs and the Process is not closed.
-func (p *Process) owner(spawn bool) (l *loop, closed bool) {
+// spawn is set, none runs and the Process is not closed; or, with no
+// owner while a hand-over pauses the Process, the gate to wait for.
+func (p *Process) owner(spawn bool) (l *loop, closed bool, gate chan struct{}) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.active == nil && p.gate != nil {
+		return nil, p.closed, p.gate
+	}
 	if p.active == nil && spawn && !p.closed {
 		p.active = newLoop(p, p.status)
 		go p.active.run()
 	}
-	return p.active, p.closed
+	return p.active, p.closed, nil
 }
 
 func (p *Process) isClosed() bool {
@@ -362,6 +377,7 @@ const (
 	reqKill   // a Stop caller's ctx ended: SIGKILL now
 	reqUpdate // swap in new settings
 	reqUnhealthy
+	reqPause // a hand-over: see loop.pause
 )
 
 type request struct {
@@ -371,6 +387,7 @@ type request struct {
 	cfg      *settings // for reqUpdate
 	run      uint64    // for reqUnhealthy
 	reason   string    // for reqUnhealthy
+	pause    *pauseRequest
 	reply    chan error
 	taken    chan struct{} // closed by the owner once it has handled r, if set
 }

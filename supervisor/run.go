@@ -20,6 +20,9 @@ type spawned struct {
 	// signal sends sig to the main process, or to its whole group; it
 	// fails with os.ErrProcessDone once the child is reaped.
 	signal func(sig syscall.Signal, group bool) error
+	// child is the process behind it; nil for the tests' stand-ins and
+	// for a run whose child ended during a hand-over.
+	child *child
 }
 
 // spawnProcess is the spawn function of real agents.
@@ -28,13 +31,17 @@ func spawnProcess(s *settings, af *agentFiles) (spawned, error) {
 	if err != nil {
 		return spawned{}, err
 	}
+	return c.spawned(), nil
+}
+
+func (c *child) spawned() spawned {
 	return spawned{pid: c.pid, leaderStart: c.leaderStart, started: c.started, exited: c.done, notify: c.notify, boundary: c.boundary(),
 		signal: func(sig syscall.Signal, group bool) error {
 			if group {
 				return c.signalGroup(sig)
 			}
 			return c.signalLeader(sig)
-		}}, nil
+		}, child: c}
 }
 
 // killReason is why tend is killing the current child, which decides how
@@ -55,9 +62,13 @@ const (
 // contract it was started with, why it is being killed, and its timers.
 type run struct {
 	spawned
-	contract  contract
-	killing   killReason
-	readiness *readiness // polls the Ready probe (or READY=1) while Starting
+	contract contract
+	// handedDigest is the digest of the contract a handed-over child was
+	// started with by the previous binary, which may differ from
+	// contract until Apply restarts it; "" for a child spawned here.
+	handedDigest string
+	killing      killReason
+	readiness    *readiness // polls the Ready probe (or READY=1) while Starting
 
 	// What the child said over its notify socket, as far as the owner
 	// has acted on it, and what that changed.
@@ -83,6 +94,14 @@ type reloadOp struct {
 	sentMono time.Duration // CLOCK_MONOTONIC then, for MONOTONIC_USEC=
 	acked    bool          // RELOADING=1 for this reload came
 	waiters  []chan error
+}
+
+// digest names the contract the child was started with.
+func (r *run) digest() string {
+	if r.handedDigest != "" {
+		return r.handedDigest
+	}
+	return r.contract.digest()
 }
 
 // end stops everything that belonged to the run once its child is gone.

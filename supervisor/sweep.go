@@ -10,11 +10,12 @@ import (
 // lockStore takes the instance lock of a FileStore (an flock on the file
 // beside it, PATH.lock, released by the kernel when the host dies), so
 // that two live hosts never share a state file, nor sweep each other's
-// agents. Other Stores are not locked; the release is a no-op then.
-func lockStore(s Store) (release func(), err error) {
+// agents. Other Stores are not locked (nil, nil). Closing the file
+// releases the lock.
+func lockStore(s Store) (*os.File, error) {
 	fs, ok := s.(*FileStore)
 	if !ok {
-		return func() {}, nil
+		return nil, nil
 	}
 	f, err := os.OpenFile(fs.path+".lock", os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
@@ -27,5 +28,5 @@ func lockStore(s Store) (release func(), err error) {
 		}
 		return nil, fmt.Errorf("state store lock %s: %w", f.Name(), err)
 	}
-	return func() { f.Close() }, nil
+	return f, nil
 }

@@ -5,6 +5,7 @@ package cgroup
 import (
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 )
 
@@ -48,6 +49,23 @@ func (*Parent) Agent(string) (*Agent, error) { return nil, errNotLinux }
 
 // Close does nothing outside Linux.
 func (*Parent) Close() error { return nil }
+
+// Name is empty outside Linux.
+func (*Parent) Name() string { return "" }
+
+// LockFile is nil outside Linux.
+func (*Parent) LockFile() *os.File { return nil }
+
+// Resume always fails outside Linux.
+func Resume(*Hierarchy, string, *os.File) (*Parent, error) { return nil, errNotLinux }
+
+// ResumeAgent always fails outside Linux.
+func (*Parent) ResumeAgent(string, []string, string) (*Agent, *Leaf, error) {
+	return nil, nil, errNotLinux
+}
+
+// Joined is empty outside Linux.
+func (*Agent) Joined() []string { return nil }
 
 // Agent is never obtained outside Linux.
 type Agent struct{}

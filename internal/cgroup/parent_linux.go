@@ -22,6 +22,7 @@ import (
 // sweep what the first left once it is dead.
 type Parent struct {
 	h    *Hierarchy
+	name string            // the path it was opened with
 	dir  string            // v2
 	v1   map[string]string // controller → directory
 	lock *os.File
@@ -50,11 +51,7 @@ func Open(h *Hierarchy, path string) (*Parent, error) {
 	if path == "" || strings.Contains(path, "..") {
 		return nil, fmt.Errorf("cgroup parent %q: must not be empty or contain \"..\"", path)
 	}
-	p := &Parent{h: h, v1: map[string]string{}, noLimits: map[string]string{}, slots: make(chan struct{}, 4)}
-	p.dir = under(h.unified, h.self, path)
-	for c, d := range h.v1 {
-		p.v1[c] = under(d.mount, d.self, path)
-	}
+	p := newParent(h, path)
 	for _, dir := range p.dirs() {
 		if err := makeCgroupDir(dir); err != nil {
 			return nil, err
@@ -76,6 +73,16 @@ func Open(h *Hierarchy, path string) (*Parent, error) {
 		p.enableControllers()
 	}
 	return p, nil
+}
+
+// newParent is the parent at path, its directories not made yet.
+func newParent(h *Hierarchy, path string) *Parent {
+	p := &Parent{h: h, name: path, v1: map[string]string{}, noLimits: map[string]string{}, slots: make(chan struct{}, 4)}
+	p.dir = under(h.unified, h.self, path)
+	for c, d := range h.v1 {
+		p.v1[c] = under(d.mount, d.self, path)
+	}
+	return p
 }
 
 // under joins path to the hierarchy's root (absolute) or to the host's
@@ -167,6 +174,9 @@ func (p *Parent) Check(l Limits) error {
 	}
 	return nil
 }
+
+// Name is the path the parent was opened with, for Resume.
+func (p *Parent) Name() string { return p.name }
 
 // Path is the parent's v2 directory.
 func (p *Parent) Path() string { return p.dir }

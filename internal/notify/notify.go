@@ -5,6 +5,7 @@
 package notify
 
 import (
+	"context"
 	"fmt"
 	"sync"
 
@@ -26,6 +27,7 @@ type Subscriber[E any] struct {
 	missed  int
 	running bool
 	closed  bool
+	idle    []chan struct{} // closed when delivery next stops (Drain)
 }
 
 // New returns a Subscriber that calls fn with each event and the number of
@@ -63,6 +65,10 @@ func (s *Subscriber[E]) deliver() {
 		s.mu.Lock()
 		if len(s.queue) == 0 || s.closed {
 			s.queue, s.running = nil, false
+			for _, ch := range s.idle {
+				close(ch)
+			}
+			s.idle = nil
 			s.mu.Unlock()
 			return
 		}
@@ -92,6 +98,25 @@ func (s *Subscriber[E]) Close() {
 	s.mu.Unlock()
 }
 
+// Drain waits until every event queued so far has been delivered and
+// the call that delivered the last one has returned, or ctx ends.
+func (s *Subscriber[E]) Drain(ctx context.Context) error {
+	s.mu.Lock()
+	if !s.running {
+		s.mu.Unlock()
+		return nil
+	}
+	ch := make(chan struct{})
+	s.idle = append(s.idle, ch)
+	s.mu.Unlock()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // List is a set of subscribers that publishers fan events out to. Its zero
 // value is ready; it is safe for concurrent use.
 type List[E any] struct {
@@ -116,6 +141,20 @@ func (l *List[E]) Add(fn func(E, int), describe func(E) string, log logr.Logger)
 			}
 		}
 	}
+}
+
+// Drain waits until every subscriber has been delivered every event
+// published so far (see Subscriber.Drain), or ctx ends.
+func (l *List[E]) Drain(ctx context.Context) error {
+	l.mu.Lock()
+	subs := l.subs
+	l.mu.Unlock()
+	for _, s := range subs {
+		if err := s.Drain(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Publish queues e for every subscriber.

@@ -1,7 +1,9 @@
 package notify
 
 import (
+	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -79,5 +81,35 @@ func TestCancelStopsDelivery(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	if len(calls) != 0 {
 		t.Fatalf("delivered %d after cancel", <-calls)
+	}
+}
+
+// Drain returns only once every event published before it was handed to
+// the hook and the hook returned; a hook that does not return holds it
+// until its context ends.
+func TestDrainWaitsForDelivery(t *testing.T) {
+	var l List[int]
+	var delivered atomic.Int32
+	release := make(chan struct{})
+	defer l.Add(func(e, _ int) {
+		if e == 0 {
+			<-release
+		}
+		delivered.Add(1)
+	}, func(int) string { return "" }, logr.Discard())()
+	if err := l.Drain(context.Background()); err != nil {
+		t.Fatalf("Drain with nothing queued: %v", err)
+	}
+	for i := range 10 {
+		l.Publish(i)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := l.Drain(ctx); err == nil {
+		t.Fatalf("Drain returned with the hook blocked and %d delivered", delivered.Load())
+	}
+	close(release)
+	if err := l.Drain(context.Background()); err != nil || delivered.Load() != 10 {
+		t.Fatalf("Drain: %v with %d of 10 delivered", err, delivered.Load())
 	}
 }

@@ -53,6 +53,7 @@ func main() {
 		statuses    = flag.Int("notify-statuses", 0, "after READY=1, send this many STATUS= messages as fast as the socket takes them, then print \"sent N statuses\"")
 		configFile  = flag.String("config", "", "load this file at start and on SIGHUP; exit 3 unless it holds \"valid: true\"")
 		stamp       = flag.String("restart-stamp", "", "when -after elapses, write the time to this file just before exiting; at start, append the time since the stamp a previous run left (the exit-to-restart latency, in ns) to FILE.lat")
+		seqSplit    = flag.Bool("seq-split", false, "with -seq-dir, write each line in two writes, -every apart, so a reader often holds half a line")
 		seqDir      = flag.String("seq-dir", "", "print \"seq PID N UNIXNANO\" lines to stdout every -every (10ms if unset) for as long as it runs, recording after each the N last written in DIR/PID; grandchildren do the same on the same stdout")
 	)
 	flag.Parse()
@@ -82,7 +83,7 @@ func main() {
 		forkGrandchildren(*fork, *grandIgnore, *grandFile, *seqDir, *every)
 	}
 	if *seqDir != "" {
-		go writeSequence(*seqDir, cmp.Or(*every, 10*time.Millisecond))
+		go writeSequence(*seqDir, cmp.Or(*every, 10*time.Millisecond), *seqSplit)
 	}
 	if *envName != "" {
 		fmt.Printf("%s=%s\n", *envName, os.Getenv(*envName))
@@ -278,17 +279,26 @@ func recordRestartLatency(stamp string) {
 	fmt.Fprintln(f, now.Sub(time.Unix(0, exited)).Nanoseconds())
 }
 
-// writeSequence prints numbered lines, each in one write, and after each
-// records its number in dir/PID (fixed width, in place), so whoever reads
-// the output later knows how many lines this process wrote at least.
-func writeSequence(dir string, every time.Duration) {
+// writeSequence prints numbered lines, each in one write (two with split),
+// and after each records its number in dir/PID (fixed width, in place),
+// so whoever reads the output later knows how many lines this process
+// wrote at least.
+func writeSequence(dir string, every time.Duration, split bool) {
 	pid := os.Getpid()
 	count, err := os.Create(filepath.Join(dir, strconv.Itoa(pid)))
 	if err != nil {
 		fail(err)
 	}
 	for n := 1; ; n++ {
-		if _, err := fmt.Fprintf(os.Stdout, "seq %d %d %d\n", pid, n, time.Now().UnixNano()); err != nil {
+		line := fmt.Appendf(nil, "seq %d %d %d\n", pid, n, time.Now().UnixNano())
+		if split {
+			if _, err := os.Stdout.Write(line[:len(line)/2]); err != nil {
+				return
+			}
+			time.Sleep(every)
+			line = line[len(line)/2:]
+		}
+		if _, err := os.Stdout.Write(line); err != nil {
 			return // stdout is gone: nobody reads us any more
 		}
 		if _, err := count.WriteAt(fmt.Appendf(nil, "%020d\n", n), 0); err != nil {

@@ -1,0 +1,275 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// Reasons of the event each agent emits when a binary takes it over from
+// the one that handed it over (see Group.Handover).
+const (
+	// ReasonHandedOver: the agent is supervised by this binary from now
+	// on, in the state it had (From and To are that state).
+	ReasonHandedOver Reason = "handed over"
+	// ReasonHandoverRejected: what was handed over could not be verified
+	// (the child is not this process's own, another process has its PID,
+	// a descriptor did not cross); what could safely be killed was, and
+	// the agent is Stopped, to be started by Apply as a new agent. Its
+	// LastExit.Err says why.
+	ReasonHandoverRejected Reason = "hand-over rejected"
+)
+
+// Exec is the binary Group.Handover executes in place of the host's.
+type Exec struct {
+	// Path is the binary; the host's own executable if empty, which after
+	// an upgrade replaced the file there is the new one.
+	Path string
+	// Args is its argument list, Args[0] included; os.Args if nil.
+	Args []string
+	// Env is its environment; os.Environ() if nil.
+	Env []string
+	// Files are the host's own descriptors to carry across (its listening
+	// sockets, say), by name; the new binary gets each from
+	// InheritedFile. They stay open, and the host's, here.
+	Files map[string]*os.File
+}
+
+func (e Exec) resolve() (path string, args, env []string, err error) {
+	path, args, env = e.Path, e.Args, e.Env
+	if path == "" {
+		if path, err = os.Executable(); err != nil {
+			return "", nil, nil, fmt.Errorf("hand-over: the host's executable: %w", err)
+		}
+	}
+	if args == nil {
+		args = os.Args
+	}
+	if env == nil {
+		env = os.Environ()
+	}
+	// Checked before anything is paused: the commonest failure (a path
+	// the upgrade has not put in place) costs the agents nothing.
+	if err := unix.Access(path, unix.X_OK); err != nil {
+		return "", nil, nil, fmt.Errorf("hand-over: exec path %q: %w", path, err)
+	}
+	return path, args, env, nil
+}
+
+// Handover replaces the host's binary with next's, in the same process,
+// without stopping or restarting any agent: systemd's daemon-reexec for a
+// Group. Supervision of every member pauses (an owner answers no request
+// and takes no decision; a child's exit waits unreaped in the kernel,
+// its output in its pipes, its sd_notify messages in its socket); the
+// Group's state is written for the new binary (per agent: its contract's
+// digest, state, counters, restart times in the window, deadlines as
+// absolute times, the child's PID, start time and boundary, its crash
+// tail and the unfinished line of each output stream whose writer has a
+// TakePartial method, as logs.Stream does); every descriptor that must
+// survive is made inheritable: pidfds, output pipes, notify sockets,
+// Listen sockets, stored descriptors, the instance locks (parent cgroup,
+// FileStore) and next.Files; and next is executed.
+//
+// In the new binary the first NewGroup takes all of it over: it
+// verifies each child (this process's child, same start time, same
+// executable, its descriptors present) before trusting it, and kills
+// and reaps, or cgroup-kills, what fails (ReasonHandoverRejected), never
+// leaving it unsupervised. The agents are then claimed by name by the
+// host's first Apply (or Launch, or Add), each emitting an event with
+// ReasonHandedOver: an agent whose contract is unchanged goes on with
+// the same child, counters and deadlines (ApplyResult.Resumed); one
+// whose contract changed is restarted (Restarted). Until claimed, an
+// agent's exit and output wait in the kernel; Group.Close kills what
+// was never claimed.
+//
+// Handover returns only if it failed: the exec path is missing or not
+// executable (nothing was paused), an agent could not be paused (a
+// child waited for without a pidfd) or the exec failed; supervision then
+// goes on in this binary as if nothing happened, with no event and no
+// exit lost. An agent with ParentDeathSignal gets that signal at the
+// exec, because the thread that forked it ends; the new binary starts
+// it again, as Restart would. A host makes one call at a time; others
+// (Apply, Start, Stop, ...) wait until the exec fails or forever.
+// Linux only: elsewhere it fails and changes nothing.
+func (g *Group) Handover(ctx context.Context, next Exec) error {
+	path, args, env, err := next.resolve()
+	if err != nil {
+		return err
+	}
+	g.applyMu.Lock()
+	defer g.applyMu.Unlock()
+	g.removals.Wait()
+	members := g.snapshot(nil)
+	paused := make([]pausedAgent, len(members))
+	err = parallel(members, func(m *member) error {
+		i := indexOf(members, m)
+		var err error
+		paused[i], err = m.p.pause(ctx, m.held.Load())
+		return err
+	})
+	defer func() {
+		for _, a := range paused {
+			if a.resume != nil {
+				a.resume()
+			}
+		}
+	}()
+	if err != nil {
+		return fmt.Errorf("hand-over: %w", err)
+	}
+	// Every event of the paused agents reaches its subscribers first:
+	// a queued one would die with this binary.
+	if err := g.drainEvents(ctx, members); err != nil {
+		return fmt.Errorf("hand-over: the Group's event subscribers have not taken every event: %w", err)
+	}
+	st := g.handoverState(paused, next.Files)
+	fds := st.fds()
+	err = execHandover(path, args, env, st, fds)
+	return fmt.Errorf("hand-over: %w; supervision goes on in this binary", err)
+}
+
+func (g *Group) drainEvents(ctx context.Context, members []*member) error {
+	errs := []error{g.subs.Drain(ctx)}
+	for _, m := range members {
+		errs = append(errs, m.p.subs.Drain(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+func indexOf(ms []*member, m *member) int {
+	for i, x := range ms {
+		if x == m {
+			return i
+		}
+	}
+	return -1
+}
+
+// handoverState gathers the Group's state for the next binary: the
+// paused members, the inherited agents no Apply has claimed yet (a
+// second hand-over right after the first), the instance locks and the
+// host's files.
+func (g *Group) handoverState(paused []pausedAgent, hostFiles map[string]*os.File) *handoverState {
+	st := &handoverState{Version: stateVersion}
+	for _, a := range paused {
+		st.Agents = append(st.Agents, a.state)
+	}
+	g.mu.RLock()
+	for _, ia := range g.inherited {
+		st.Agents = append(st.Agents, ia.state)
+	}
+	g.mu.RUnlock()
+	if p := g.contain.parent; p != nil {
+		st.CgroupParent, st.CgroupLock = p.Name(), fdOf(p.LockFile())
+	}
+	if g.storeLock != nil {
+		st.StoreLock = fdOf(g.storeLock)
+	}
+	if len(hostFiles) > 0 {
+		st.HostFiles = make(map[string]int, len(hostFiles))
+		for name, f := range hostFiles {
+			st.HostFiles[name] = fdOf(f)
+		}
+	}
+	return st
+}
+
+// fds lists every descriptor the state names.
+func (st *handoverState) fds() []int {
+	var fds []int
+	for _, fd := range []int{st.CgroupLock, st.StoreLock} {
+		if fd > 0 {
+			fds = append(fds, fd)
+		}
+	}
+	for _, fd := range st.HostFiles {
+		fds = append(fds, fd)
+	}
+	for i := range st.Agents {
+		fds = append(fds, st.Agents[i].fds()...)
+	}
+	return fds
+}
+
+// fds lists the descriptors of one agent's state.
+func (a *agentState) fds() []int {
+	var fds []int
+	for _, l := range a.Listeners {
+		fds = append(fds, l.FD)
+	}
+	for _, s := range a.Stored {
+		fds = append(fds, s.FD)
+	}
+	if c := a.Child; c != nil && c.Exit == nil {
+		if !c.LeaderReaped {
+			fds = append(fds, c.PidFD)
+		}
+		if c.MainPID != 0 {
+			fds = append(fds, c.MainPidFD)
+		}
+		fds = append(fds, streamFDs(c)...)
+	}
+	return fds
+}
+
+func streamFDs(cs *childState) []int {
+	var fds []int
+	for _, s := range cs.Streams {
+		fds = append(fds, s.FD)
+	}
+	if cs.Notify != nil {
+		fds = append(fds, cs.Notify.FD)
+	}
+	return fds
+}
+
+// inheritance is what a previous binary handed this process: read by
+// the package's init on Linux, before any of the host's code runs, and
+// taken by the first NewGroup (the state) and InheritedFile (the host's
+// files).
+var inheritance = struct {
+	mu        sync.Mutex
+	state     *handoverState // nil: none, or taken
+	err       error          // why the state cannot be resumed
+	hostFiles map[string]*os.File
+}{hostFiles: map[string]*os.File{}}
+
+// InheritedFile returns the descriptor the binary that handed this
+// process over passed as Exec.Files[name], once (later calls return
+// nil), or nil if there is none. It works whatever that binary's
+// version of tend, so a host's listener always crosses.
+func InheritedFile(name string) *os.File {
+	inheritance.mu.Lock()
+	defer inheritance.mu.Unlock()
+	f := inheritance.hostFiles[name]
+	delete(inheritance.hostFiles, name)
+	return f
+}
+
+// takeInheritance hands the state to its one taker.
+func takeInheritance() (*handoverState, error) {
+	inheritance.mu.Lock()
+	defer inheritance.mu.Unlock()
+	st, err := inheritance.state, inheritance.err
+	inheritance.state, inheritance.err = nil, nil
+	return st, err
+}
+
+// inheritedAgent is an agent a previous binary handed over, verified,
+// waiting for the Apply or Add that names it.
+type inheritedAgent struct {
+	state agentState
+	// rejected says why its child could not be trusted ("" if it can).
+	rejected string
+}
+
+// stateVersion is the version Handover writes: handoverVersion, except
+// in the tests of a binary handed a state it cannot read.
+var stateVersion = handoverVersion
+
+// errDetached ends a waiter that a hand-over stopped before the child's end.
+var errDetached = errors.New("detached for a hand-over")

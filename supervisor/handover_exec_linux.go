@@ -1,0 +1,130 @@
+package supervisor
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// handoverEnv names, in the new binary's environment, the descriptor of
+// the memory file that holds the hand-over state.
+const handoverEnv = "TEND_HANDOVER"
+
+// beforeExec, when set (by tests), runs once every descriptor is ready
+// to cross and just before the exec: the hand-over window.
+var beforeExec func()
+
+// execHandover writes st to a memory file, lets it and fds cross the
+// exec, and execs path. It returns only if the exec failed, with every
+// descriptor closed on exec again and the memory file closed.
+func execHandover(path string, argv, env []string, st *handoverState, fds []int) error {
+	memfd, err := unix.MemfdCreate("tend-handover", unix.MFD_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("hand-over state: %w", err)
+	}
+	mem := os.NewFile(uintptr(memfd), "tend hand-over state")
+	defer mem.Close()
+	st.FDs = fds
+	if err := json.NewEncoder(mem).Encode(st); err != nil {
+		return fmt.Errorf("hand-over state: %w", err)
+	}
+	if _, err := mem.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("hand-over state: %w", err)
+	}
+	fds = append(fds[:len(fds):len(fds)], memfd)
+	env = append(withoutVar(env, handoverEnv), handoverEnv+"="+strconv.Itoa(memfd))
+	// No fork may happen while the descriptors are inheritable: a child
+	// the host forks meanwhile (its own exec.Cmd) would keep them.
+	syscall.ForkLock.RLock()
+	defer syscall.ForkLock.RUnlock()
+	if err := setInheritable(fds, true); err != nil {
+		setInheritable(fds, false) //nolint:errcheck // as far as it goes; the first error is the one to report
+		return err
+	}
+	if beforeExec != nil {
+		beforeExec()
+	}
+	err = syscall.Exec(path, argv, env)
+	setInheritable(fds, false) //nolint:errcheck // they were close-on-exec a moment ago and are still open
+	return fmt.Errorf("exec %s: %w", path, err)
+}
+
+// setInheritable clears (or sets again) close-on-exec on each fd.
+func setInheritable(fds []int, inherit bool) error {
+	flag := unix.FD_CLOEXEC
+	if inherit {
+		flag = 0
+	}
+	for _, fd := range fds {
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, flag); err != nil {
+			return fmt.Errorf("hand-over: descriptor %d: %w", fd, err)
+		}
+	}
+	return nil
+}
+
+func withoutVar(env []string, name string) []string {
+	out := make([]string, 0, len(env)+1)
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, name+"=") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// inherit reads what a previous binary handed this process, before any
+// code of the host runs (so before it can fork): every descriptor named
+// is made close-on-exec again, so no child of this binary inherits one,
+// and the variable is removed from the environment, so no agent sees it.
+func init() {
+	v, ok := os.LookupEnv(handoverEnv)
+	if !ok {
+		return
+	}
+	os.Unsetenv(handoverEnv)
+	inheritance.state, inheritance.err = readHandover(v)
+	if inheritance.state == nil {
+		return
+	}
+	setInheritable(inheritance.state.FDs, false) //nolint:errcheck // a descriptor that is not open fails resume's checks
+	for name, fd := range inheritance.state.HostFiles {
+		inheritance.hostFiles[name] = os.NewFile(uintptr(fd), name)
+	}
+}
+
+func readHandover(v string) (*handoverState, error) {
+	fd, err := strconv.Atoi(v)
+	if err != nil || fd < 3 {
+		return nil, fmt.Errorf("%s=%q: not a descriptor", handoverEnv, v)
+	}
+	unix.CloseOnExec(fd)
+	mem := os.NewFile(uintptr(fd), "tend hand-over state")
+	data, err := io.ReadAll(mem)
+	mem.Close()
+	if err != nil {
+		return nil, fmt.Errorf("hand-over state: %w", err)
+	}
+	var envelope struct {
+		Version   int            `json:"version"`
+		FDs       []int          `json:"fds"`
+		HostFiles map[string]int `json:"host_files"`
+	}
+	if err := json.Unmarshal(data, &envelope); err != nil {
+		return nil, fmt.Errorf("hand-over state: %w", err)
+	}
+	st := &handoverState{Version: envelope.Version, FDs: envelope.FDs, HostFiles: envelope.HostFiles}
+	if st.Version != handoverVersion {
+		return st, fmt.Errorf("hand-over state of version %d; this binary reads version %d", st.Version, handoverVersion)
+	}
+	if err := json.Unmarshal(data, st); err != nil {
+		return &handoverState{Version: st.Version, FDs: st.FDs, HostFiles: st.HostFiles}, fmt.Errorf("hand-over state: %w", err)
+	}
+	return st, nil
+}

@@ -1,0 +1,251 @@
+package supervisor
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/tend-dev/tend/internal/cgroup"
+)
+
+// takeOver is NewGroup for a binary that was handed a Group: it keeps the
+// instance locks that crossed the exec (nothing is swept: what runs is
+// this host's), verifies every agent's child and holds the agents for the
+// Apply or Add that claims them. The Group's containment is the one
+// handed over, whatever opts.Containment says now: the agents run in it.
+func (g *Group) takeOver(st *handoverState, opts GroupOptions) error {
+	var err error
+	if g.storeLock, err = resumeStoreLock(opts.Store, st.StoreLock); err != nil {
+		abandon(st)
+		return err
+	}
+	if st.CgroupParent != "" {
+		if g.contain, err = resumeContainment(st); err != nil {
+			abandon(st)
+			g.storeLock.Close()
+			return fmt.Errorf("containment: %w", err)
+		}
+	} else {
+		g.contain = containment{why: fmt.Errorf("the binary that handed the agents over kept them in process groups")}
+	}
+	g.inherited = make(map[string]*inheritedAgent, len(st.Agents))
+	for _, a := range st.Agents {
+		ia := &inheritedAgent{state: a}
+		if c := a.Child; c != nil {
+			if err := verifyChild(c); err != nil {
+				ia.rejected = err.Error()
+				g.log.Error(err, "cannot trust the child handed over; killing it", "agent", a.Name)
+				g.killInherited(ia)
+			}
+		}
+		g.inherited[a.Name] = ia
+	}
+	g.log.V(1).Info("took over agents from the previous binary", "agents", len(st.Agents))
+	return nil
+}
+
+// resumeStoreLock keeps the FileStore lock that crossed the exec if it is
+// the lock of the Store this Group is given; otherwise it lets it go and
+// locks the Store afresh.
+func resumeStoreLock(s Store, fd int) (*os.File, error) {
+	if fd <= 0 {
+		return lockStore(s)
+	}
+	held := os.NewFile(uintptr(fd), "state store lock")
+	if fs, ok := s.(*FileStore); ok && sameFile(held, fs.path+".lock") {
+		return held, nil
+	}
+	held.Close()
+	return lockStore(s)
+}
+
+func sameFile(f *os.File, path string) bool {
+	a, errA := f.Stat()
+	b, errB := os.Stat(path)
+	return errA == nil && errB == nil && os.SameFile(a, b)
+}
+
+func resumeContainment(st *handoverState) (containment, error) {
+	lock := os.NewFile(uintptr(st.CgroupLock), "cgroup parent lock")
+	h, err := cgroup.Detect()
+	if err != nil {
+		lock.Close()
+		return containment{}, err
+	}
+	parent, err := cgroup.Resume(h, st.CgroupParent, lock)
+	if err != nil {
+		lock.Close()
+		return containment{}, err
+	}
+	return containment{parent: parent}, nil
+}
+
+// killInherited kills what an inherited agent's child left, as far as it
+// can be told apart from other processes, and closes the descriptors that
+// came with it: a rejected child, or one never claimed.
+func (g *Group) killInherited(ia *inheritedAgent) {
+	c := ia.state.Child
+	if c == nil || c.Exit != nil {
+		return
+	}
+	killUnverified(c)
+	if c.Leaf != "" && g.contain.parent != nil {
+		if _, leaf, err := g.contain.parent.ResumeAgent(ia.state.Name, ia.state.CgroupJoined, c.Leaf); err == nil {
+			leaf.Kill()         //nolint:errcheck // an empty leaf is fine
+			leaf.WaitEmpty(nil) // no stuck report: it is logged with the rejection
+			leaf.Remove()       //nolint:errcheck // a leaf in use stays, and blocks the agent's next start with a clear error
+		}
+	}
+	closeFDs(append(streamFDs(c), c.PidFD, c.MainPidFD))
+	ia.state.Child = nil
+}
+
+// dropInherited kills and closes what no Apply claimed; Group.Close.
+func (g *Group) dropInherited() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for name, ia := range g.inherited {
+		g.log.Info("stopping an agent handed over that no Apply claimed", "agent", name)
+		g.killInherited(ia)
+		closeFDs(ia.state.fds())
+		delete(g.inherited, name)
+	}
+}
+
+// abandon is the end of a state this binary cannot resume (another
+// version, unreadable): every descriptor it names is closed (the instance
+// locks with them, so the Group sweeps as after a crash) and every child
+// of this process, all of which the previous binary started, is killed
+// with its process group and reaped. The host's own files stay.
+func abandon(st *handoverState) {
+	if st != nil {
+		hostFDs := make(map[int]bool, len(st.HostFiles))
+		for _, fd := range st.HostFiles {
+			hostFDs[fd] = true
+		}
+		closeFDs(slices.DeleteFunc(slices.Clone(st.FDs), func(fd int) bool { return hostFDs[fd] }))
+	}
+	for _, pid := range ownChildren() {
+		syscall.Kill(-pid, syscall.SIGKILL) //nolint:errcheck // not a group leader: the next line
+		syscall.Kill(pid, syscall.SIGKILL)  //nolint:errcheck // unreaped, so the PID is still the child's
+		var ws syscall.WaitStatus
+		syscall.Wait4(pid, &ws, 0, nil) //nolint:errcheck // ECHILD: already reaped
+	}
+}
+
+func closeFDs(fds []int) {
+	for _, fd := range fds {
+		if fd > 2 {
+			syscall.Close(fd)
+		}
+	}
+}
+
+// handoverOutcome is what claiming an agent found.
+type handoverOutcome int
+
+const (
+	notHandedOver   handoverOutcome = iota
+	resumedSame                     // the same contract: supervision goes on
+	resumedChanged                  // the contract changed: to be restarted
+	handoverRefused                 // its child could not be trusted: started anew
+)
+
+// resume makes p, just registered, the agent ia describes: its listeners,
+// stored descriptors and cgroup, its counters and timers, and its child,
+// whose goroutines start again. It emits ReasonHandedOver (or
+// ReasonHandoverRejected) before anything else can happen to p.
+func (p *Process) resume(ia *inheritedAgent) handoverOutcome {
+	a := &ia.state
+	st := a.Status
+	st.Limits = p.cfg.resources
+	l := newLoop(p, st)
+	l.restarts, l.recentExits = a.Restarts, a.RecentExits
+	p.files.restore(a)
+	if ia.rejected != "" {
+		l.st.PID, l.st.LeaderStart, l.st.NotifyStatus, l.st.Reloading = 0, 0, "", false
+		l.st.LastExit = &Exit{Code: -1, Err: "hand-over: " + ia.rejected, Time: time.Now()}
+		l.set(Stopped, ReasonHandoverRejected, nil)
+		return handoverRefused
+	}
+	var cg *cgroup.Agent
+	var leaf *cgroup.Leaf
+	if a.Cgroup != "" && p.files.box != nil {
+		var err error
+		var leafDir string
+		if a.Child != nil && a.Child.Exit == nil {
+			leafDir = a.Child.Leaf
+		}
+		if cg, leaf, err = p.files.box.resume(a.CgroupJoined, leafDir, a.Status.Limits.limits()); err != nil {
+			p.cfg.log.Error(err, "cannot take over the agent's cgroup; its next child gets a new one")
+		}
+	}
+	if a.Child != nil {
+		l.cur = l.resumeRun(a, cg, leaf)
+	}
+	l.restart.rearm(a.RestartAt)
+	l.retry.rearm(a.RetryAt)
+	l.startAfter = a.StartAfter
+	l.set(st.State, ReasonHandedOver, nil)
+	if l.busy() {
+		p.mu.Lock()
+		p.active = l
+		p.mu.Unlock()
+		go l.run()
+	}
+	if l.cur != nil && l.cur.digest() != p.cfg.contract.digest() {
+		return resumedChanged
+	}
+	return resumedSame
+}
+
+// resumeRun rebuilds the run of a handed-over child.
+func (l *loop) resumeRun(a *agentState, cg *cgroup.Agent, leaf *cgroup.Leaf) *run {
+	cs := a.Child
+	r := &run{contract: l.cfg.contract, handedDigest: a.Contract, killing: cs.Killing, said: cs.Said.snapshot(),
+		watchdog: cs.Watchdog, stopping: cs.Stopping, reloadSent: cs.ReloadSent, unhealthy: cs.Unhealthy, probeFailure: cs.ProbeFailure}
+	if cs.Exit != nil {
+		r.spawned = spawned{pid: a.Status.PID, leaderStart: a.Status.LeaderStart, started: a.Status.StartedAt,
+			exited: exitedWith(*cs.Exit), boundary: a.Status.Boundary,
+			signal: func(syscall.Signal, bool) error { return os.ErrProcessDone }}
+	} else {
+		r.spawned = resumeChild(l.cfg, &l.p.files, cs, cg, leaf).spawned()
+	}
+	if op := cs.Reload; op != nil {
+		r.reload = &reloadOp{sentSeq: op.SentSeq, sentMono: op.SentMono, acked: op.Acked}
+	}
+	r.ready.rearm(cs.ReadyAt)
+	r.stable.rearm(cs.StableAt)
+	r.kill.rearm(cs.KillAt)
+	r.dog.rearm(cs.DogAt)
+	r.reloadTimer.rearm(cs.ReloadAt)
+	if l.st.State == Starting && cs.Exit == nil {
+		switch {
+		case r.notify != nil:
+			r.readiness = readyOn(r.notify.ready)
+		case l.cfg.ready != nil:
+			r.readiness = startReadiness(l.cfg.ready)
+		}
+	}
+	return r
+}
+
+// restore takes the listeners and stored descriptors a hand-over carried.
+func (f *agentFiles) restore(a *agentState) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, l := range a.Listeners {
+		if f.listeners == nil {
+			f.listeners = make(map[string]*os.File)
+		}
+		f.listeners[l.Raw] = os.NewFile(uintptr(l.FD), l.Name)
+	}
+	f.store.mu.Lock()
+	defer f.store.mu.Unlock()
+	for _, s := range a.Stored {
+		f.store.files = append(f.store.files, namedFile{name: s.Name, file: os.NewFile(uintptr(s.FD), s.Name)})
+	}
+	f.store.max = max(f.store.max, len(a.Stored))
+}

@@ -365,3 +365,26 @@ func TestRotationKeepsOwner(t *testing.T) {
 		t.Fatalf("new live file owned by %d:%d, want 65534:65534", st.Uid, st.Gid)
 	}
 }
+
+// TakePartial hands over the unfinished line without writing it, and
+// stops its idle flush: written again to another Stream of the same file
+// (a new binary's), it is completed there, once and whole.
+func TestStreamTakePartialMovesTheLine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "agent.log")
+	r := newRotator(t, Options{Path: path})
+	old := r.Stream("stdout")
+	old.Write([]byte("one\nhalf a l"))
+	if got := string(old.TakePartial()); got != "half a l" {
+		t.Fatalf("TakePartial = %q, want the unfinished line", got)
+	}
+	if got := old.TakePartial(); got != nil {
+		t.Fatalf("second TakePartial = %q, want nil", got)
+	}
+	next := r.Stream("stdout")
+	next.Write([]byte("half a l"))
+	next.Write([]byte("ine\n"))
+	time.Sleep(partialFlushAfter + 300*time.Millisecond) // the old Stream's idle flush must not fire
+	if got := readFile(t, logFile{path: path}); got != "one\nhalf a line\n" {
+		t.Fatalf("file %q, want the line once and whole", got)
+	}
+}

@@ -137,6 +137,11 @@ func runHandoverHost(dir string) {
 	if v, err := strconv.Atoi(os.Getenv(hoVersion)); err == nil {
 		stateVersion = v
 	}
+	if path := os.Getenv("TEND_TEST_STORE"); path != "" {
+		if opts.Store, err = NewFileStore(path); err != nil {
+			fail(err)
+		}
+	}
 	g, err := NewGroup(opts)
 	if err != nil {
 		fail(err)

@@ -188,17 +188,18 @@ func (p *Process) resume(ia *inheritedAgent) handoverOutcome {
 	l.restart.rearm(a.RestartAt)
 	l.retry.rearm(a.RetryAt)
 	l.startAfter = a.StartAfter
+	outcome := resumedSame
+	if l.cur != nil && l.cur.digest() != p.cfg.contract.digest() {
+		outcome = resumedChanged
+	}
 	l.set(st.State, ReasonHandedOver, nil)
 	if l.busy() {
 		p.mu.Lock()
 		p.active = l
 		p.mu.Unlock()
-		go l.run()
+		go l.run() // from here on l is the owner's alone
 	}
-	if l.cur != nil && l.cur.digest() != p.cfg.contract.digest() {
-		return resumedChanged
-	}
-	return resumedSame
+	return outcome
 }
 
 // resumeRun rebuilds the run of a handed-over child.

@@ -249,26 +249,20 @@ func (b *agentBox) withCgroup(fn func(*cgroup.Agent) error) (ok bool, err error)
 	return true, fn(b.cg)
 }
 
-// describe is the agent's cgroup and the v1 controllers its processes
-// joined, for a hand-over; empty if it has none.
-func (b *agentBox) describe() (dir string, joined []string) {
+// describe is the agent's cgroup and its state, for a hand-over; empty
+// if it has none.
+func (b *agentBox) describe() (dir string, state cgroup.AgentState) {
 	b.withCgroup(func(cg *cgroup.Agent) error { //nolint:errcheck // fn never fails
-		dir, joined = cg.Path(), cg.Joined()
+		dir, state = cg.Path(), cg.State()
 		return nil
 	})
-	return dir, joined
+	return dir, state
 }
 
-// resume takes over the agent's cgroup from a hand-over, with the limits
-// the previous binary applied, and returns its live child's leaf (nil
-// if leaf is "").
-func (b *agentBox) resume(joined []string, leaf string, limits cgroup.Limits) (*cgroup.Agent, *cgroup.Leaf, error) {
+// adopt gives the box the agent cgroup a hand-over resumed, with the
+// limits the previous binary applied.
+func (b *agentBox) adopt(cg *cgroup.Agent, limits cgroup.Limits) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	cg, l, err := b.parent.ResumeAgent(b.name, joined, leaf)
-	if err != nil {
-		return nil, nil, err
-	}
 	b.cg, b.limits = cg, limits
-	return cg, l, nil
 }

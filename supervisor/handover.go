@@ -7,6 +7,7 @@ import (
 	"os"
 	"sync"
 
+	"github.com/tend-dev/tend/internal/cgroup"
 	"golang.org/x/sys/unix"
 )
 
@@ -265,6 +266,9 @@ type inheritedAgent struct {
 	state agentState
 	// rejected says why its child could not be trusted ("" if it can).
 	rejected string
+	// cg and leaf are its cgroup and its child's leaf, taken over.
+	cg   *cgroup.Agent
+	leaf *cgroup.Leaf
 }
 
 // stateVersion is the version Handover writes: handoverVersion, except

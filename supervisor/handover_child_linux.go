@@ -73,7 +73,7 @@ func (c *child) describe(cs *childState) {
 		cs.LeaderReaped, cs.PidFD = true, -1
 	} else {
 		cs.PidFD = fdOf(c.h.pidfd)
-		cs.Exe = executable(c.pid, c.leaderStart)
+		cs.Exe, _ = os.Readlink("/proc/" + strconv.Itoa(c.pid) + "/exe") // unreaped: the PID is still the child's
 	}
 	if c.leaf != nil {
 		cs.Leaf = c.leaf.Path()
@@ -267,7 +267,10 @@ func verifyChild(cs *childState) error {
 	case st.StartTicks != cs.LeaderStart:
 		return fmt.Errorf("PID %d started at tick %d, not %d: another process", cs.PID, st.StartTicks, cs.LeaderStart)
 	}
-	if exe := executable(cs.PID, cs.LeaderStart); st.Live() && cs.Exe != "" && exe != cs.Exe {
+	if !st.Live() || cs.Exe == "" {
+		return nil // a zombie has no executable left to compare
+	}
+	if exe, _ := os.Readlink("/proc/" + strconv.Itoa(cs.PID) + "/exe"); exe != cs.Exe {
 		return fmt.Errorf("PID %d runs %q, not %q", cs.PID, exe, cs.Exe)
 	}
 	return nil

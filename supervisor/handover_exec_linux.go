@@ -111,6 +111,12 @@ func readHandover(v string) (*handoverState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hand-over state: %w", err)
 	}
+	st := &handoverState{}
+	if err := json.Unmarshal(data, st); err == nil && st.Version == handoverVersion {
+		return st, nil
+	}
+	// Another version, whose fields this binary may not even parse: only
+	// the envelope, which every version writes alike.
 	var envelope struct {
 		Version   int            `json:"version"`
 		FDs       []int          `json:"fds"`
@@ -119,12 +125,9 @@ func readHandover(v string) (*handoverState, error) {
 	if err := json.Unmarshal(data, &envelope); err != nil {
 		return nil, fmt.Errorf("hand-over state: %w", err)
 	}
-	st := &handoverState{Version: envelope.Version, FDs: envelope.FDs, HostFiles: envelope.HostFiles}
-	if st.Version != handoverVersion {
-		return st, fmt.Errorf("hand-over state of version %d; this binary reads version %d", st.Version, handoverVersion)
+	st = &handoverState{Version: envelope.Version, FDs: envelope.FDs, HostFiles: envelope.HostFiles}
+	if st.Version == handoverVersion {
+		return st, fmt.Errorf("hand-over state of version %d does not parse", st.Version)
 	}
-	if err := json.Unmarshal(data, st); err != nil {
-		return &handoverState{Version: st.Version, FDs: st.FDs, HostFiles: st.HostFiles}, fmt.Errorf("hand-over state: %w", err)
-	}
-	return st, nil
+	return st, fmt.Errorf("hand-over state of version %d; this binary reads version %d", st.Version, handoverVersion)
 }

@@ -35,6 +35,7 @@ const (
 	hoWindowKill = "TEND_TEST_WINDOW_KILL"   // the agent to kill in the hand-over window
 	hoExecPath   = "TEND_TEST_EXEC_PATH"     // what to exec instead of this binary
 	hoSince      = "TEND_TEST_HANDOVER_AT"   // when the previous binary called Handover, unix ns
+	hoBare       = "TEND_TEST_BARE_EXEC"     // no Group: re-exec itself, for the exec's own cost
 )
 
 // hostReport is what one generation of the host saw once settled.
@@ -67,18 +68,28 @@ type eventLine struct {
 // lines into logs.Rotator streams (half of them in two writes a line), 10
 // in a one-hour Backoff, 10 with sd_notify and a watchdog, 9 Stopping
 // with an hour to go and one Stopping with 1.5 s, the last two sets
-// ignoring SIGTERM. "small": two printers and a notify agent.
+// ignoring SIGTERM. "small": two printers and a notify agent. "bench-N":
+// one printer whose log stamps each line, and N-1 idle agents.
 func handoverSpecs(set, agent, dir string) ([]Spec, map[string]*logs.Rotator, error) {
 	var specs []Spec
 	rotators := map[string]*logs.Rotator{}
 	fast := config.Duration(20 * time.Millisecond)
-	printers, backoffs, notifiers, stoppers := 20, 10, 10, 10
-	if set == "small" {
+	printers, backoffs, notifiers, stoppers, idle := 20, 10, 10, 10, 0
+	var prefix logs.Prefix
+	switch {
+	case set == "small":
 		printers, backoffs, notifiers, stoppers = 2, 0, 1, 0
+	case strings.HasPrefix(set, "bench-"):
+		n, _ := strconv.Atoi(strings.TrimPrefix(set, "bench-"))
+		printers, backoffs, notifiers, stoppers, idle = 1, 0, 0, 0, n-1
+		prefix.Timestamp = time.RFC3339Nano // when each line reached the log
+	}
+	for i := range idle {
+		specs = append(specs, Spec{Name: fmt.Sprintf("idle-%04d", i), Path: agent, StartSeconds: fast})
 	}
 	for i := range printers {
 		name := fmt.Sprintf("print-%02d", i)
-		r, err := logs.New(logs.Options{Path: filepath.Join(dir, name+".log")})
+		r, err := logs.New(logs.Options{Path: filepath.Join(dir, name+".log"), Prefix: prefix})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -115,6 +126,10 @@ func runHandoverHost(dir string) {
 	signal.Notify(signals, syscall.SIGUSR2, syscall.SIGTERM)
 	gen, _ := strconv.Atoi(os.Getenv(hoGen))
 	report := hostReport{Gen: gen}
+	if os.Getenv(hoBare) != "" {
+		runBareHost(dir, gen, signals)
+		return
+	}
 	fail := func(err error) {
 		report.Error = err.Error()
 		writeJSON(filepath.Join(dir, fmt.Sprintf("report-%d.json", gen)), report)
@@ -201,12 +216,29 @@ func runHandoverHost(dir string) {
 	os.WriteFile(filepath.Join(dir, "closed"), nil, 0o600) //nolint:errcheck // the test waits for the exit
 }
 
+// runBareHost is the benchmarks' baseline: a host with nothing to hand
+// over that re-execs itself on SIGUSR2, reporting how long from its exec
+// call to its main.
+func runBareHost(dir string, gen int, signals chan os.Signal) {
+	report := hostReport{Gen: gen}
+	if at, err := strconv.ParseInt(os.Getenv(hoSince), 10, 64); err == nil {
+		report.ResumedIn = time.Since(time.Unix(0, at))
+	}
+	writeJSON(filepath.Join(dir, fmt.Sprintf("report-%d.json", gen)), report)
+	if sig := <-signals; sig == syscall.SIGUSR2 {
+		env := append(withoutVar(withoutVar(os.Environ(), hoGen), hoSince),
+			hoGen+"="+strconv.Itoa(gen+1), hoSince+"="+strconv.FormatInt(time.Now().UnixNano(), 10))
+		exe, _ := os.Executable()
+		syscall.Exec(exe, os.Args, env) //nolint:errcheck // the benchmark times out without the next report
+	}
+}
+
 // settle waits until every agent is where handoverSpecs puts it.
 func settle(g *Group) {
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
 		settled := true
 		for _, st := range g.List() {
-			want := map[string]State{"print": Running, "notify": Running, "backoff": Backoff, "stopping": Stopping}[strings.Split(st.Name, "-")[0]]
+			want := map[string]State{"print": Running, "notify": Running, "backoff": Backoff, "stopping": Stopping, "idle": Running}[strings.Split(st.Name, "-")[0]]
 			if st.State != want && !(st.Name == "stopping-00" && st.State == Stopped) {
 				settled = false
 			}

@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -21,7 +22,7 @@ import (
 // handoverHost runs the hand-over host (runHandoverHost) in dir with the
 // given settings and returns it; t's cleanup kills it and every agent it
 // reported, and sweeps its cgroup.
-func handoverHost(t *testing.T, dir string, env ...string) *exec.Cmd {
+func handoverHost(t testing.TB, dir string, env ...string) *exec.Cmd {
 	t.Helper()
 	cgroupName := ""
 	if _, err := cgroup.Detect(); err == nil && !processGroupsOnly {
@@ -54,7 +55,9 @@ func handoverHost(t *testing.T, dir string, env ...string) *exec.Cmd {
 		}
 		if cgroupName != "" {
 			if g, err := NewGroup(GroupOptions{Containment: Containment{Name: cgroupName}}); err == nil {
-				g.Close(ctxTimeout(t, 5*time.Second)) //nolint:errcheck // the sweep is what matters
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				g.Close(ctx) //nolint:errcheck // the sweep is what matters
+				cancel()
 			}
 		}
 		if t.Failed() {
@@ -66,7 +69,7 @@ func handoverHost(t *testing.T, dir string, env ...string) *exec.Cmd {
 }
 
 // waitReport waits for generation gen's report.
-func waitReport(t *testing.T, dir string, gen int) hostReport {
+func waitReport(t testing.TB, dir string, gen int) hostReport {
 	t.Helper()
 	path := filepath.Join(dir, fmt.Sprintf("report-%d.json", gen))
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(2 * time.Millisecond) {
@@ -131,7 +134,7 @@ func readEvents(t *testing.T, dir string) []eventLine {
 }
 
 // stopHost ends the host with SIGTERM (it closes its Group) and waits.
-func stopHost(t *testing.T, cmd *exec.Cmd) {
+func stopHost(t testing.TB, cmd *exec.Cmd) {
 	t.Helper()
 	cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck // checked by Wait
 	done := make(chan error, 1)

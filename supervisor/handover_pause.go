@@ -173,5 +173,5 @@ func (f *agentFiles) describe(a *pausedAgent) {
 	for _, s := range f.store.list() {
 		a.state.Stored = append(a.state.Stored, storedState{Name: s.name, FD: fdOf(s.file)})
 	}
-	a.state.Cgroup, a.state.CgroupJoined = f.box.describe()
+	a.state.Cgroup, a.state.CgroupState = f.box.describe()
 }

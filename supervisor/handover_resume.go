@@ -3,7 +3,9 @@ package supervisor
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"slices"
+	"sync"
 	"syscall"
 	"time"
 
@@ -30,20 +32,63 @@ func (g *Group) takeOver(st *handoverState, opts GroupOptions) error {
 	} else {
 		g.contain = containment{why: fmt.Errorf("the binary that handed the agents over kept them in process groups")}
 	}
+	inherited := make([]*inheritedAgent, len(st.Agents))
+	eachParallel(len(st.Agents), func(i int) {
+		inherited[i] = g.takeOverAgent(st.Agents[i])
+	})
 	g.inherited = make(map[string]*inheritedAgent, len(st.Agents))
-	for _, a := range st.Agents {
-		ia := &inheritedAgent{state: a}
-		if c := a.Child; c != nil {
-			if err := verifyChild(c); err != nil {
-				ia.rejected = err.Error()
-				g.log.Error(err, "cannot trust the child handed over; killing it", "agent", a.Name)
-				g.killInherited(ia)
-			}
-		}
-		g.inherited[a.Name] = ia
+	for _, ia := range inherited {
+		g.inherited[ia.state.Name] = ia
 	}
 	g.log.V(1).Info("took over agents from the previous binary", "agents", len(st.Agents))
 	return nil
+}
+
+// takeOverAgent verifies one handed-over agent's child, killing it if it
+// cannot be trusted, and takes over its cgroup.
+func (g *Group) takeOverAgent(a agentState) *inheritedAgent {
+	ia := &inheritedAgent{state: a}
+	if c := a.Child; c != nil {
+		if err := verifyChild(c); err != nil {
+			ia.rejected = err.Error()
+			g.log.Error(err, "cannot trust the child handed over; killing it", "agent", a.Name)
+			g.killInherited(ia)
+			return ia
+		}
+	}
+	if a.Cgroup == "" || g.contain.parent == nil {
+		return ia
+	}
+	var leaf string
+	if c := a.Child; c != nil && c.Exit == nil {
+		leaf = c.Leaf
+	}
+	var err error
+	if ia.cg, ia.leaf, err = g.contain.parent.ResumeAgent(a.Name, a.CgroupState, leaf); err != nil {
+		g.log.Error(err, "cannot take over the agent's cgroup; its next child gets a new one", "agent", a.Name)
+	}
+	return ia
+}
+
+// eachParallel runs fn(0..n-1) on a few goroutines: the checks and
+// cgroup reads of a thousand agents are system calls that wait on the
+// kernel, not on the CPU.
+func eachParallel(n int, fn func(i int)) {
+	workers := min(n, 4*runtime.GOMAXPROCS(0))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := range next {
+				fn(i)
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
 }
 
 // resumeStoreLock keeps the FileStore lock that crossed the exec if it is
@@ -92,7 +137,7 @@ func (g *Group) killInherited(ia *inheritedAgent) {
 	}
 	killUnverified(c)
 	if c.Leaf != "" && g.contain.parent != nil {
-		if _, leaf, err := g.contain.parent.ResumeAgent(ia.state.Name, ia.state.CgroupJoined, c.Leaf); err == nil {
+		if _, leaf, err := g.contain.parent.ResumeAgent(ia.state.Name, ia.state.CgroupState, c.Leaf); err == nil {
 			leaf.Kill()         //nolint:errcheck // an empty leaf is fine
 			leaf.WaitEmpty(nil) // no stuck report: it is logged with the rejection
 			leaf.Remove()       //nolint:errcheck // a leaf in use stays, and blocks the agent's next start with a clear error
@@ -170,20 +215,14 @@ func (p *Process) resume(ia *inheritedAgent) handoverOutcome {
 		l.set(Stopped, ReasonHandoverRejected, nil)
 		return handoverRefused
 	}
-	var cg *cgroup.Agent
-	var leaf *cgroup.Leaf
-	if a.Cgroup != "" && p.files.box != nil {
-		var err error
-		var leafDir string
-		if a.Child != nil && a.Child.Exit == nil {
-			leafDir = a.Child.Leaf
-		}
-		if cg, leaf, err = p.files.box.resume(a.CgroupJoined, leafDir, a.Status.Limits.limits()); err != nil {
-			p.cfg.log.Error(err, "cannot take over the agent's cgroup; its next child gets a new one")
+	if ia.cg != nil && p.files.box != nil {
+		p.files.box.adopt(ia.cg, a.Status.Limits.limits())
+		if err := p.files.box.setLimits(p.cfg.resources.limits()); err != nil {
+			p.cfg.log.Error(err, "cannot apply the agent's new limits to its running tree")
 		}
 	}
 	if a.Child != nil {
-		l.cur = l.resumeRun(a, cg, leaf)
+		l.cur = l.resumeRun(a, ia.cg, ia.leaf)
 	}
 	l.restart.rearm(a.RestartAt)
 	l.retry.rearm(a.RetryAt)

@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"time"
+
+	"github.com/tend-dev/tend/internal/cgroup"
 )
 
 // handoverVersion is the version of the hand-over state this code writes
@@ -53,10 +55,9 @@ type agentState struct {
 	Child     *childState     `json:"child,omitempty"`
 	Listeners []listenerState `json:"listeners,omitempty"`
 	Stored    []storedState   `json:"stored,omitempty"`
-	// Cgroup is the agent's cgroup directory, if it has one, and the v1
-	// controllers its processes are in.
-	Cgroup       string   `json:"cgroup,omitempty"`
-	CgroupJoined []string `json:"cgroup_joined,omitempty"`
+	// Cgroup is the agent's cgroup directory, if it has one.
+	Cgroup      string            `json:"cgroup,omitempty"`
+	CgroupState cgroup.AgentState `json:"cgroup_state,omitzero"`
 }
 
 type listenerState struct {

@@ -60,12 +60,12 @@ func (*Parent) LockFile() *os.File { return nil }
 func Resume(*Hierarchy, string, *os.File) (*Parent, error) { return nil, errNotLinux }
 
 // ResumeAgent always fails outside Linux.
-func (*Parent) ResumeAgent(string, []string, string) (*Agent, *Leaf, error) {
+func (*Parent) ResumeAgent(string, AgentState, string) (*Agent, *Leaf, error) {
 	return nil, nil, errNotLinux
 }
 
-// Joined is empty outside Linux.
-func (*Agent) Joined() []string { return nil }
+// State is empty outside Linux.
+func (*Agent) State() AgentState { return AgentState{} }
 
 // Agent is never obtained outside Linux.
 type Agent struct{}

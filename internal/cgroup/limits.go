@@ -69,3 +69,12 @@ type LimitError struct {
 }
 
 func (e *LimitError) Error() string { return fmt.Sprintf("%s: %s", e.Key, e.Reason) }
+
+// AgentState is an agent cgroup as a host hands it to the binary that
+// re-executes it: the v1 controllers its processes joined, the number of
+// its last leaf, and its spare leaf if it has one.
+type AgentState struct {
+	Joined []string `json:"joined,omitempty"`
+	Next   int      `json:"next,omitempty"`
+	Spare  string   `json:"spare,omitempty"`
+}

@@ -5,8 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 
 	"github.com/opencontainers/cgroups"
 	"github.com/opencontainers/cgroups/fs2"
@@ -46,34 +44,27 @@ func Resume(h *Hierarchy, path string, lock *os.File) (*Parent, error) {
 	return p, nil
 }
 
-// Joined lists the v1 controllers the agent's processes are placed in.
-func (a *Agent) Joined() []string {
+// State is what ResumeAgent needs of the agent's cgroup.
+func (a *Agent) State() AgentState {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return slices.Clone(a.joined)
+	s := AgentState{Joined: slices.Clone(a.joined), Next: a.next}
+	if a.spare != nil {
+		s.Spare = a.spare.dir
+	}
+	return s
 }
 
 // ResumeAgent opens the existing cgroup of agent name, whose processes
-// are this host's, with the v1 controllers they joined; its leaves other
-// than current are removed if empty. current is the leaf of the agent's
-// live child ("" if none); the Leaf returned for it is nil then.
-func (p *Parent) ResumeAgent(name string, joined []string, current string) (*Agent, *Leaf, error) {
-	a := &Agent{parent: p, dir: filepath.Join(p.dir, name), v1: map[string]string{}, joined: slices.Clone(joined)}
+// are this host's, as State described it. current is the leaf of the
+// agent's live child ("" if none); the Leaf returned for it is nil then.
+func (p *Parent) ResumeAgent(name string, s AgentState, current string) (*Agent, *Leaf, error) {
+	a := &Agent{parent: p, dir: filepath.Join(p.dir, name), v1: map[string]string{}, joined: slices.Clone(s.Joined), next: s.Next}
 	for c, d := range p.v1 {
 		a.v1[c] = filepath.Join(d, name)
 	}
-	if _, err := os.Stat(a.dir); err != nil {
-		return nil, nil, fmt.Errorf("cgroup %s: %w", a.dir, err)
-	}
-	for _, sub := range subdirs(a.dir) {
-		dir := filepath.Join(a.dir, sub)
-		n, err := strconv.Atoi(strings.TrimPrefix(sub, "run-"))
-		if err == nil {
-			a.next = max(a.next, n)
-		}
-		if dir != current {
-			unix.Rmdir(dir) //nolint:errcheck // a leaf still in use stays
-		}
+	if s.Spare != "" && filepath.Dir(s.Spare) == a.dir {
+		a.spare = &Leaf{dir: s.Spare, parent: p, agent: a}
 	}
 	var err error
 	if a.v2m, err = fs2.NewManager(&cgroups.Cgroup{Resources: &cgroups.Resources{SkipDevices: true}}, a.dir); err != nil {

@@ -25,6 +25,7 @@ type daemon struct {
 	configPath string // "" when running the embedded demo config
 	group      *supervisor.Group
 	watcher    *reload.Watcher
+	started    time.Time // when this binary began supervising
 
 	mu     sync.Mutex // never held across agent starts or stops
 	agents map[string]*agentRuntime
@@ -72,7 +73,7 @@ func newDaemon(log logr.Logger, dataDir, configPath string) (*daemon, error) {
 		return nil, err
 	}
 	d := &daemon{log: log, dataDir: dataDir, configPath: configPath, group: group,
-		agents: map[string]*agentRuntime{}}
+		started: time.Now(), agents: map[string]*agentRuntime{}}
 	d.watcher, err = reload.NewWatcher(reload.Options{Logger: log}, d.onFileChange)
 	if err != nil {
 		return nil, err
@@ -172,7 +173,7 @@ func (d *daemon) apply(ctx context.Context, cfg daemonConfig) error {
 		d.log.Error(err, "some agents could not be started or stopped")
 	}
 	d.log.Info("agents applied", "added", res.Added, "removed", res.Removed, "restarted", res.Restarted,
-		"updated", res.Updated, "unchanged", res.Unchanged)
+		"updated", res.Updated, "unchanged", res.Unchanged, "resumed", res.Resumed)
 
 	d.mu.Lock()
 	defer d.mu.Unlock()

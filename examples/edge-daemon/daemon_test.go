@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -72,7 +74,10 @@ func startDaemonWith(t *testing.T, args ...string) *runningDaemon {
 				addr = strings.TrimSuffix(rest, "/agents")
 			}
 			if strings.HasPrefix(sc.Text(), "stop with Ctrl-C") && addr != "" {
-				started <- &runningDaemon{cmd: cmd, addr: addr, banner: banner}
+				select { // a binary it upgrades to prints its banner again
+				case started <- &runningDaemon{cmd: cmd, addr: addr, banner: banner}:
+				default:
+				}
 			}
 		}
 	}()
@@ -483,5 +488,125 @@ func TestHealthEditTakesEffect(t *testing.T) {
 			t.Fatalf("the checker never probed the new endpoint: %+v", list)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// daemonInfo is GET /daemon.
+type daemonInfo struct {
+	PID        int       `json:"pid"`
+	Executable string    `json:"executable"`
+	StartedAt  time.Time `json:"started_at"`
+}
+
+func (d *runningDaemon) info(t *testing.T) daemonInfo {
+	t.Helper()
+	body, err := get("http://" + d.addr + "/daemon")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info daemonInfo
+	if err := json.Unmarshal([]byte(body), &info); err != nil {
+		t.Fatal(err)
+	}
+	return info
+}
+
+// waitUpgraded waits until a binary that started after was serves the API.
+func (d *runningDaemon) waitUpgraded(t *testing.T, was daemonInfo) daemonInfo {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if now := d.info(t); now.StartedAt.After(was.StartedAt) {
+			return now
+		}
+	}
+	t.Fatal("the daemon did not upgrade")
+	return daemonInfo{}
+}
+
+// The daemon upgrades in place twice, on SIGUSR2 and on POST /upgrade
+// with the path of a new binary, under a client that opens a new
+// connection to its API for every request: the same process, both
+// exporters untouched (same PIDs, no restart, still serving), and no
+// request refused or cut.
+func TestEdgeDaemonUpgradesInPlace(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the daemon")
+	}
+	requireExporters(t)
+	d := startDaemon(t, filepath.Join("configs", "exporters.yaml"), t.TempDir())
+	before := d.waitAgents(t, "both exporters running", allRunning("node-exporter", "blackbox-exporter"))
+	first := d.info(t)
+
+	stop := make(chan struct{})
+	var requests, failures atomic.Int64
+	var lastFailure atomic.Value
+	polled := make(chan struct{})
+	go func() {
+		defer close(polled)
+		client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			resp, err := client.Get("http://" + d.addr + "/agents")
+			if err == nil {
+				_, err = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if err == nil && resp.StatusCode != http.StatusOK {
+					err = fmt.Errorf("status %s", resp.Status)
+				}
+			}
+			requests.Add(1)
+			if err != nil {
+				failures.Add(1)
+				lastFailure.Store(time.Now().Format("15:04:05.000000") + " " + err.Error())
+			}
+		}
+	}()
+
+	d.cmd.Process.Signal(syscall.SIGUSR2) //nolint:errcheck // checked by waitUpgraded
+	second := d.waitUpgraded(t, first)
+	next := filepath.Join(t.TempDir(), "edge-daemon.new")
+	copyFile(t, first.Executable, next)
+	resp, err := http.Post("http://"+d.addr+"/upgrade", "application/json", strings.NewReader(fmt.Sprintf(`{"path": %q}`, next)))
+	if err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST /upgrade: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	third := d.waitUpgraded(t, second)
+	time.Sleep(200 * time.Millisecond) // the client goes on against the new binary
+	close(stop)
+	<-polled
+
+	if third.PID != first.PID || third.Executable != next {
+		t.Fatalf("after the upgrades: %+v, want PID %d running %s", third, first.PID, next)
+	}
+	if n := failures.Load(); n > 0 {
+		t.Fatalf("%d of %d requests failed across the upgrades; the last: %v", n, requests.Load(), lastFailure.Load())
+	}
+	after := d.agents(t)
+	for name, a := range before {
+		if after[name].PID != a.PID || after[name].Restarts != a.Restarts || after[name].State != "running" {
+			t.Fatalf("%s: %+v after the upgrades, was %+v", name, after[name], a)
+		}
+	}
+	for _, url := range []string{"http://127.0.0.1:9100/metrics", "http://127.0.0.1:9115/-/healthy"} {
+		if _, err := get(url); err != nil {
+			t.Fatalf("%s after the upgrades: %v", url, err)
+		}
+	}
+	t.Logf("%d requests, none failed, across two upgrades", requests.Load())
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	data, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, data, 0o755); err != nil {
+		t.Fatal(err)
 	}
 }

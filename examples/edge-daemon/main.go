@@ -2,8 +2,9 @@
 // it supervises the agents its config file lists (in the daemon config format: agents, agent_defaults, binary_path ...),
 // gives each a rotated log, heartbeat socket and health checks, restarts
 // the unhealthy, sends SIGHUP when an agent's config file changes,
-// reconciles the agent list when its own config changes, and serves a
-// JSON status API on localhost.
+// reconciles the agent list when its own config changes, serves a JSON
+// status API on localhost, and upgrades in place on SIGUSR2 or POST
+// /upgrade: the new binary takes the agents over without restarting any.
 //
 //	go run ./examples/edge-daemon                          # the built-in demo
 //	go run ./examples/edge-daemon -config configs/exporters.yaml
@@ -15,8 +16,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -85,9 +84,11 @@ func run() error {
 	if err := d.apply(ctx, cfg); err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", *listen)
-	if errors.Is(err, syscall.EADDRINUSE) && *listen == defaultListen {
-		ln, err = net.Listen("tcp", "127.0.0.1:0") // another user's daemon has 8080
+	upgrades := make(chan string, 1) // the binary to upgrade to
+	ln, err := listenAPI(*listen)
+	var api *apiServer
+	if err == nil {
+		api, err = newAPIServer(ln, d.statusHandler(upgradeHandler(upgrades)))
 	}
 	if err != nil {
 		d.shutdown(context.Background())
@@ -96,20 +97,33 @@ func run() error {
 	watchCtx, stopWatching := context.WithCancel(context.Background())
 	watched := make(chan struct{})
 	go func() { d.watcher.Run(watchCtx); close(watched) }()
-	srv := &http.Server{Handler: d.statusHandler(), ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
 	banner(d, path, ln.Addr().String())
 	if path == "" {
 		go demoReload(ctx, d, cfg)
 	}
+	usr2 := make(chan os.Signal, 1)
+	signal.Notify(usr2, syscall.SIGUSR2)
+	for ctx.Err() == nil {
+		var to string
+		select {
+		case <-ctx.Done():
+			continue
+		case <-usr2:
+			to, _ = os.Executable()
+		case to = <-upgrades:
+		}
+		uctx, cancel := context.WithTimeout(ctx, *shutdownTimeout)
+		err := d.upgrade(uctx, api, to)
+		cancel()
+		log.Error(err, "upgrade failed; this binary goes on supervising")
+	}
 
-	<-ctx.Done()
 	log.Info("shutting down", "deadline", shutdownTimeout.String())
 	stopWatching()
 	<-watched
 	sctx, cancel := context.WithTimeout(context.Background(), *shutdownTimeout)
 	defer cancel()
-	srv.Shutdown(sctx)
+	api.close(sctx)
 	if err := d.shutdown(sctx); err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -28,8 +29,15 @@ type agentView struct {
 //	GET  /agents/{name}              one agent
 //	GET  /agents/{name}/logs?n=100   the last n lines of its log
 //	POST /agents/{name}/start|stop|restart
-func (d *daemon) statusHandler() http.Handler {
+//	GET  /daemon                     this binary: PID, executable, start
+//	POST /upgrade  {"path": ...}     hand the agents to a new binary
+func (d *daemon) statusHandler(upgrade http.HandlerFunc) http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle("POST /upgrade", upgrade)
+	mux.HandleFunc("GET /daemon", func(w http.ResponseWriter, r *http.Request) {
+		exe, _ := os.Executable()
+		writeJSON(w, http.StatusOK, map[string]any{"pid": os.Getpid(), "executable": exe, "started_at": d.started})
+	})
 	mux.HandleFunc("GET /agents", func(w http.ResponseWriter, r *http.Request) {
 		var out []agentView
 		for _, st := range d.group.List() {

@@ -168,6 +168,38 @@
 // (Spec.Attach: a health checker, a heartbeat server) is opened, rebuilt
 // and closed with the agent; Close ends it all at shutdown.
 //
+// # Hand-over across exec
+//
+// Group.Handover upgrades the host without restarting its agents, as
+// systemd's daemon-reexec does for itself: execve keeps the PID, so the
+// agents stay the host's children, and what crosses is tend's state. The
+// call pauses every member (no decision is taken; an exit waits unreaped
+// in the kernel, output in its pipe, sd_notify messages in their socket),
+// hands every event already emitted to its subscribers, writes a
+// versioned description of the Group into a memory file, makes every
+// descriptor that must survive inheritable (pidfds, output pipes, notify
+// sockets, Listen sockets and stored descriptors, the instance locks, and
+// Exec.Files) and execs the new binary. It returns only if it failed,
+// with supervision going on as before.
+//
+// In the new binary the package reads the state before the host's code
+// runs and closes every descriptor it names to further execs. The first
+// NewGroup takes it over: no sweep (what runs is the host's own), the
+// containment handed over (whatever its options say), every child
+// verified (this process's child, same start time, same executable, its
+// descriptors present) and what fails killed with ReasonHandoverRejected.
+// The host's Apply (or Launch, or Add) then claims each agent by name:
+// ReasonHandedOver is its first event, with the state it had (From and To
+// alike), its counters, restart times and deadlines (as absolute times)
+// intact and its output and events continuing where they stopped, the
+// partial line of a writer with TakePartial (logs.Stream) first; an agent
+// whose contract changed is restarted, one no longer listed removed. An
+// exit that came during the hand-over is reported once, afterwards. A
+// state of another version is not trusted at all: its agents are killed
+// and reaped and start anew (InheritedFile still works). If the new binary
+// dies before it resumes, the next start of the host cleans up as after a
+// crash (see Containment).
+//
 // Health verdicts are the supervisor's: Unhealthy(run, reason) stops a
 // Running child of that run and its exit goes through the restart
 // decision like a crash; health.Subject{Run: p.CurrentRun, Unhealthy:
@@ -178,5 +210,7 @@
 // embed in a host's own per-agent struct beside keys tend does not know.
 //
 // tend never installs signal handlers, never waits on a PID it did not
-// start, and ends every goroutine it starts once the Process is idle.
+// start, and ends every goroutine it starts once the Process is idle. Its
+// only process-wide state is what a previous binary handed over, read at
+// init from TEND_HANDOVER (removed from the environment at once).
 package supervisor

@@ -47,3 +47,26 @@ func ExampleSpec_listen() {
 	// fds=1 names=web, LISTEN_PID is mine
 	// exited exit code 0
 }
+
+// Hand-over: a host re-execs itself with its agents running on. Here the
+// new binary is missing, so nothing is paused and the agent runs on,
+// supervised by this binary as before.
+func ExampleGroup_Handover() {
+	g, err := supervisor.NewGroup(supervisor.GroupOptions{Containment: supervisor.Containment{Disabled: true}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer g.Close(context.Background())
+	res, err := g.Apply(context.Background(), []supervisor.Spec{{Name: "sleeper", Path: "/bin/sleep", Args: []string{"60"}, StartSeconds: config.Duration(1)}})
+	fmt.Println(res.Added, err)
+	p, _ := g.Get("sleeper")
+	pid := p.Status().PID
+	err = g.Handover(context.Background(), supervisor.Exec{Path: "/nonexistent/edge-daemon"})
+	fmt.Println(err)
+	fmt.Println(p.Status().State, p.Status().PID == pid)
+	// Output:
+	// [sleeper] <nil>
+	// hand-over: exec path "/nonexistent/edge-daemon": no such file or directory
+	// running true
+}

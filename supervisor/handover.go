@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 
 	"github.com/tend-dev/tend/internal/cgroup"
@@ -127,10 +128,78 @@ func (g *Group) Handover(ctx context.Context, next Exec) error {
 	if err := g.drainEvents(ctx, members); err != nil {
 		return fmt.Errorf("hand-over: the Group's event subscribers have not taken every event: %w", err)
 	}
-	st := g.handoverState(paused, next.Files)
-	fds := st.fds()
-	err = execHandover(path, args, env, st, fds)
+	st := g.handoverState(paused)
+	return execState(path, args, env, st, next.Files)
+}
+
+// execState execs path with st and the host's files, and returns only if
+// that failed.
+func execState(path string, args, env []string, st *handoverState, hostFiles map[string]*os.File) error {
+	if len(hostFiles) > 0 {
+		st.HostFiles = make(map[string]int, len(hostFiles))
+		for name, f := range hostFiles {
+			st.HostFiles[name] = fdOf(f)
+		}
+	}
+	err := execHandover(path, args, env, st, st.fds())
 	return fmt.Errorf("hand-over: %w; supervision goes on in this binary", err)
+}
+
+// Handover is Group.Handover for a lone Process (one made by New; a
+// Group's member is handed over with its Group). In the new binary, New
+// with a Spec of the same name takes the agent over as Apply would: its
+// child goes on if its contract is unchanged (ReasonHandedOver), and is
+// restarted if not. Until then its exit and output wait in the kernel,
+// so a host calls New for it first thing.
+func (p *Process) Handover(ctx context.Context, next Exec) error {
+	if p.group != nil {
+		return fmt.Errorf("agent %q: a Group's member is handed over by Group.Handover", p.name)
+	}
+	path, args, env, err := next.resolve()
+	if err != nil {
+		return err
+	}
+	a, err := p.pause(ctx, false)
+	if err != nil {
+		return fmt.Errorf("hand-over: %w", err)
+	}
+	defer a.resume()
+	if err := p.subs.Drain(ctx); err != nil {
+		return fmt.Errorf("hand-over: the agent's event subscribers have not taken every event: %w", err)
+	}
+	return execState(path, args, env, &handoverState{Version: stateVersion, Agents: []agentState{a.state}}, next.Files)
+}
+
+// claimHandedOver gives New the agent of its name that a lone Process
+// handed over, verified (a child that fails is killed, and the agent
+// starts anew), if no Group took the state first.
+func claimHandedOver(name string) *inheritedAgent {
+	inheritance.mu.Lock()
+	defer inheritance.mu.Unlock()
+	st := inheritance.state
+	switch {
+	case st == nil:
+		return nil
+	case inheritance.err != nil:
+		abandon(st) // not a state this binary can trust
+		inheritance.state, inheritance.err = nil, nil
+		return nil
+	}
+	i := slices.IndexFunc(st.Agents, func(a agentState) bool { return a.Name == name })
+	if i < 0 {
+		return nil
+	}
+	ia := &inheritedAgent{state: st.Agents[i]}
+	st.Agents = slices.Delete(st.Agents, i, i+1)
+	if c := ia.state.Child; c != nil {
+		if err := verifyChild(c); err != nil {
+			ia.rejected = err.Error()
+			killUnverified(c)
+			closeFDs(append(streamFDs(c), c.PidFD, c.MainPidFD))
+			ia.state.Child = nil
+		}
+	}
+	return ia
 }
 
 func (g *Group) drainEvents(ctx context.Context, members []*member) error {
@@ -152,9 +221,8 @@ func indexOf(ms []*member, m *member) int {
 
 // handoverState gathers the Group's state for the next binary: the
 // paused members, the inherited agents no Apply has claimed yet (a
-// second hand-over right after the first), the instance locks and the
-// host's files.
-func (g *Group) handoverState(paused []pausedAgent, hostFiles map[string]*os.File) *handoverState {
+// second hand-over right after the first) and the instance locks.
+func (g *Group) handoverState(paused []pausedAgent) *handoverState {
 	st := &handoverState{Version: stateVersion}
 	for _, a := range paused {
 		st.Agents = append(st.Agents, a.state)
@@ -169,12 +237,6 @@ func (g *Group) handoverState(paused []pausedAgent, hostFiles map[string]*os.Fil
 	}
 	if g.storeLock != nil {
 		st.StoreLock = fdOf(g.storeLock)
-	}
-	if len(hostFiles) > 0 {
-		st.HostFiles = make(map[string]int, len(hostFiles))
-		for name, f := range hostFiles {
-			st.HostFiles[name] = fdOf(f)
-		}
 	}
 	return st
 }

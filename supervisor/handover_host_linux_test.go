@@ -126,8 +126,12 @@ func runHandoverHost(dir string) {
 	signal.Notify(signals, syscall.SIGUSR2, syscall.SIGTERM)
 	gen, _ := strconv.Atoi(os.Getenv(hoGen))
 	report := hostReport{Gen: gen}
-	if os.Getenv(hoBare) != "" {
+	switch {
+	case os.Getenv(hoBare) != "":
 		runBareHost(dir, gen, signals)
+		return
+	case os.Getenv(hoAgents) == "lone":
+		runLoneHost(dir, gen, signals)
 		return
 	}
 	fail := func(err error) {
@@ -231,6 +235,35 @@ func runBareHost(dir string, gen int, signals chan os.Signal) {
 		exe, _ := os.Executable()
 		syscall.Exec(exe, os.Args, env) //nolint:errcheck // the benchmark times out without the next report
 	}
+}
+
+// runLoneHost supervises one printer with a lone Process (New, Start,
+// Process.Handover) instead of a Group.
+func runLoneHost(dir string, gen int, signals chan os.Signal) {
+	report := hostReport{Gen: gen}
+	r, err := logs.New(logs.Options{Path: filepath.Join(dir, "print-00.log")})
+	if err != nil {
+		os.Exit(3)
+	}
+	p, err := New(Spec{Name: "print-00", Path: os.Getenv("TEND_TEST_AGENT"), Args: []string{"-seq-dir", filepath.Join(dir, "seq"), "-every", "1ms", "-seq-split"},
+		Stdout: r.Stream("stdout"), StartSeconds: config.Duration(20 * time.Millisecond)})
+	if err == nil && p.Status().State == Stopped {
+		err = p.Start(context.Background())
+	}
+	if err != nil {
+		report.Error = err.Error()
+	}
+	report.Agents = []Status{p.Status()}
+	writeJSON(filepath.Join(dir, fmt.Sprintf("report-%d.json", gen)), report)
+	for sig := range signals {
+		if sig == syscall.SIGTERM {
+			break
+		}
+		env := append(withoutVar(os.Environ(), hoGen), hoGen+"="+strconv.Itoa(gen+1))
+		p.Handover(context.Background(), Exec{Env: env}) //nolint:errcheck // the test waits for the next report
+	}
+	p.Stop(context.Background()) //nolint:errcheck // the test checks the log
+	r.Close()
 }
 
 // settle waits until every agent is where handoverSpecs puts it.

@@ -329,3 +329,21 @@ func checkEventOrder(t *testing.T, events []eventLine, lastGen, bounced int) {
 		t.Fatalf("%d agents handed over, want 50", len(handed))
 	}
 }
+
+// A lone Process hands its agent over too: New in the next binary takes
+// it over, same child, its output whole.
+func TestLoneProcessHandover(t *testing.T) {
+	dir := t.TempDir()
+	cmd := handoverHost(t, dir, hoAgents+"=lone")
+	first := waitReport(t, dir, 0).Agents[0]
+	for gen := 1; gen <= 3; gen++ {
+		time.Sleep(50 * time.Millisecond)
+		cmd.Process.Signal(syscall.SIGUSR2) //nolint:errcheck // the report says
+		st := waitReport(t, dir, gen).Agents[0]
+		if st.PID != first.PID || st.Run != first.Run || st.State != Running {
+			t.Fatalf("generation %d: %s PID %d run %d; was PID %d run %d", gen, st.State, st.PID, st.Run, first.PID, first.Run)
+		}
+	}
+	stopHost(t, cmd)
+	checkSequenceFile(t, filepath.Join(dir, "print-00.log"), filepath.Join(dir, "seq"))
+}

@@ -61,7 +61,9 @@ type Process struct {
 }
 
 // New validates spec and returns a stopped Process. Errors name the config
-// key and value at fault (*config.FieldError). New starts nothing.
+// key and value at fault (*config.FieldError). New starts nothing, except
+// that it takes over the agent of the same name a lone Process handed
+// over to this binary (see Process.Handover), which goes on running.
 func New(spec Spec) (*Process, error) {
 	cfg, err := spec.resolve(DefaultKinds())
 	if err == nil {
@@ -70,7 +72,11 @@ func New(spec Spec) (*Process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent %q: %w", spec.Identity(), err)
 	}
-	return newFromSettings(cfg), nil
+	p := newFromSettings(cfg)
+	if ia := claimHandedOver(cfg.name); ia != nil && p.resume(ia) == resumedChanged {
+		p.launch(reqRestart) //nolint:errcheck // its outcome is in the events, as Launch's
+	}
+	return p, nil
 }
 
 func newFromSettings(cfg *settings) *Process {

@@ -18,7 +18,7 @@ import (
 // A path that is missing or not executable fails the hand-over before
 // anything is paused.
 func TestHandoverRefusesAMissingBinary(t *testing.T) {
-	g := newTestGroup(t, GroupOptions{})
+	g := newGroup(t, GroupOptions{})
 	p, err := g.Add(agentSpec(t))
 	if err != nil {
 		t.Fatal(err)
@@ -41,17 +41,6 @@ func TestHandoverRefusesAMissingBinary(t *testing.T) {
 	}
 }
 
-// newTestGroup is a Group closed at the end of the test.
-func newTestGroup(t *testing.T, opts GroupOptions) *Group {
-	t.Helper()
-	g, err := NewGroup(testGroupOptions(opts))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { g.Close(ctxTimeout(t, 10*time.Second)) }) //nolint:errcheck // the tests check the agents
-	return g
-}
-
 // An exec that fails after every agent was paused (a file that is
 // executable but no program) leaves supervision as it was: the same
 // children, their output whole and in order through the partial line a
@@ -59,7 +48,7 @@ func newTestGroup(t *testing.T, opts GroupOptions) *Group {
 // once, afterwards.
 func TestHandoverExecFailureResumesHere(t *testing.T) {
 	dir := t.TempDir()
-	g := newTestGroup(t, GroupOptions{})
+	g := newGroup(t, GroupOptions{})
 	rot, err := logs.New(logs.Options{Path: filepath.Join(dir, "print.log")})
 	if err != nil {
 		t.Fatal(err)

@@ -68,8 +68,9 @@ type eventLine struct {
 // lines into logs.Rotator streams (half of them in two writes a line), 10
 // in a one-hour Backoff, 10 with sd_notify and a watchdog, 9 Stopping
 // with an hour to go and one Stopping with 1.5 s, the last two sets
-// ignoring SIGTERM. "small": two printers and a notify agent. "bench-N":
-// one printer whose log stamps each line, and N-1 idle agents.
+// ignoring SIGTERM. "small": two printers and a notify agent. "special":
+// a MAINPID= successor and a ParentDeathSignal agent. "bench-N": one
+// printer whose log stamps each line, and N-1 idle agents.
 func handoverSpecs(set, agent, dir string) ([]Spec, map[string]*logs.Rotator, error) {
 	var specs []Spec
 	rotators := map[string]*logs.Rotator{}
@@ -79,6 +80,14 @@ func handoverSpecs(set, agent, dir string) ([]Spec, map[string]*logs.Rotator, er
 	switch {
 	case set == "small":
 		printers, backoffs, notifiers, stoppers = 2, 0, 1, 0
+	case set == "special":
+		// A shell that names its background sleep its main process and
+		// exits, and an agent with a parent-death signal.
+		return []Spec{
+			{Name: "mainpid", Path: "/bin/sh", Args: []string{"-c", `sleep 600 & "$SDN" --ready MAINPID=$!; echo $$ > "$0"; exit 0`, filepath.Join(dir, "leader")},
+				Env: []string{"SDN=/usr/bin/systemd-notify", "PATH=/usr/bin:/bin"}, NotifyReady: true, Restart: RestartSpec{Policy: RestartNever}},
+			{Name: "pdeath", Path: agent, StartSeconds: fast, ParentDeathSignal: Signal(syscall.SIGTERM)},
+		}, rotators, nil
 	case strings.HasPrefix(set, "bench-"):
 		n, _ := strconv.Atoi(strings.TrimPrefix(set, "bench-"))
 		printers, backoffs, notifiers, stoppers, idle = 1, 0, 0, 0, n-1
@@ -271,7 +280,7 @@ func settle(g *Group) {
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
 		settled := true
 		for _, st := range g.List() {
-			want := map[string]State{"print": Running, "notify": Running, "backoff": Backoff, "stopping": Stopping, "idle": Running}[strings.Split(st.Name, "-")[0]]
+			want := map[string]State{"print": Running, "notify": Running, "backoff": Backoff, "stopping": Stopping, "idle": Running, "mainpid": Running, "pdeath": Running}[strings.Split(st.Name, "-")[0]]
 			if st.State != want && !(st.Name == "stopping-00" && st.State == Stopped) {
 				settled = false
 			}

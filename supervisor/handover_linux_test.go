@@ -347,3 +347,53 @@ func TestLoneProcessHandover(t *testing.T) {
 	stopHost(t, cmd)
 	checkSequenceFile(t, filepath.Join(dir, "print-00.log"), filepath.Join(dir, "seq"))
 }
+
+// Across an exec, an agent whose main process is its MAINPID= successor
+// (its leader long reaped) is followed by the new binary to its end; an
+// agent with a parent-death signal gets it (its forking thread ends with
+// the exec) and is restarted as by Restart, not counted as a crash.
+func TestHandoverOfASuccessorAndAParentDeathSignal(t *testing.T) {
+	systemdNotify(t)
+	dir := t.TempDir()
+	cmd := handoverHost(t, dir, hoAgents+"=special")
+	first := byName(waitReport(t, dir, 0))
+	waitGone(t, readPIDs(t, filepath.Join(dir, "leader"), 1)[0], 5*time.Second) // the shell exits; its sleep is the agent now
+	cmd.Process.Signal(syscall.SIGUSR2)               //nolint:errcheck // the report says
+	next := byName(waitReport(t, dir, 1))
+	successor := next["mainpid"]
+	if !alive(successor.PID) || successor.Run != first["mainpid"].Run || successor.State != Running {
+		t.Fatalf("mainpid after the exec: %+v; before: %+v", successor, first["mainpid"])
+	}
+	syscall.Kill(successor.PID, syscall.SIGKILL) //nolint:errcheck // its end is what the new binary must see
+	ended := func() *eventLine {
+		for _, e := range readEvents(t, dir) {
+			if e.Name == "mainpid" && e.Gen == 1 && e.From == Running && e.To == Exited {
+				return &e
+			}
+		}
+		return nil
+	}
+	for deadline := time.Now().Add(10 * time.Second); ended() == nil; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the new binary did not see the successor's end")
+		}
+	}
+	var pdeath []eventLine
+	for deadline := time.Now().Add(10 * time.Second); len(pdeath) < 2; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("pdeath in generation 1: %+v, want its end and a restart", pdeath)
+		}
+		pdeath = pdeath[:0]
+		for _, e := range readEvents(t, dir) {
+			if e.Name == "pdeath" && e.Gen == 1 && e.Reason != ReasonHandedOver {
+				pdeath = append(pdeath, e)
+			}
+		}
+	}
+	// The agent answers its SIGTERM by exiting 0; the restart is the
+	// hand-over's, requested, not a crash.
+	if end := pdeath[0]; end.Reason != ReasonRestartRequested || end.Exit == nil || !end.Exit.Requested || pdeath[1].To != Running {
+		t.Fatalf("pdeath in generation 1: %+v (exit %+v), want its requested end and restart, then Running", pdeath, pdeath[0].Exit)
+	}
+	stopHost(t, cmd)
+}

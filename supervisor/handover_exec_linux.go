@@ -111,6 +111,13 @@ func readHandover(v string) (*handoverState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hand-over state: %w", err)
 	}
+	return parseHandover(data)
+}
+
+// parseHandover reads a hand-over state: the whole of it if it is this
+// binary's version, else only its envelope, with the error that says why
+// nothing else can be trusted.
+func parseHandover(data []byte) (*handoverState, error) {
 	st := &handoverState{}
 	if err := json.Unmarshal(data, st); err == nil && st.Version == handoverVersion {
 		return st, nil

@@ -358,7 +358,7 @@ func TestHandoverOfASuccessorAndAParentDeathSignal(t *testing.T) {
 	cmd := handoverHost(t, dir, hoAgents+"=special")
 	first := byName(waitReport(t, dir, 0))
 	waitGone(t, readPIDs(t, filepath.Join(dir, "leader"), 1)[0], 5*time.Second) // the shell exits; its sleep is the agent now
-	cmd.Process.Signal(syscall.SIGUSR2)               //nolint:errcheck // the report says
+	cmd.Process.Signal(syscall.SIGUSR2)                                         //nolint:errcheck // the report says
 	next := byName(waitReport(t, dir, 1))
 	successor := next["mainpid"]
 	if !alive(successor.PID) || successor.Run != first["mainpid"].Run || successor.State != Running {

@@ -299,7 +299,13 @@ var inheritance = struct {
 	state     *handoverState // nil: none, or taken
 	err       error          // why the state cannot be resumed
 	hostFiles map[string]*os.File
+	// owned are the descriptors of the state that did cross the exec;
+	// set at init, read-only after.
+	owned map[int]bool
 }{hostFiles: map[string]*os.File{}}
+
+// inherited reports whether fd is a descriptor that crossed the exec.
+func inherited(fd int) bool { return inheritance.owned[fd] }
 
 // InheritedFile returns the descriptor the binary that handed this
 // process over passed as Exec.Files[name], once (later calls return

@@ -93,10 +93,28 @@ func init() {
 	if inheritance.state == nil {
 		return
 	}
-	setInheritable(inheritance.state.FDs, false) //nolint:errcheck // a descriptor that is not open fails resume's checks
+	inheritance.owned = takeInherited(inheritance.state.FDs)
 	for name, fd := range inheritance.state.HostFiles {
-		inheritance.hostFiles[name] = os.NewFile(uintptr(fd), name)
+		if inheritance.owned[fd] {
+			inheritance.hostFiles[name] = os.NewFile(uintptr(fd), name)
+		}
 	}
+}
+
+// takeInherited makes close-on-exec again, and returns, those of fds
+// that crossed the exec: open and inheritable. A number that is not (it
+// did not cross, and something this binary opened since has it, with
+// close-on-exec as Go opens everything) is never used nor closed.
+func takeInherited(fds []int) map[int]bool {
+	owned := make(map[int]bool, len(fds))
+	for _, fd := range fds {
+		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+		if err == nil && flags&unix.FD_CLOEXEC == 0 {
+			unix.CloseOnExec(fd)
+			owned[fd] = true
+		}
+	}
+	return owned
 }
 
 func readHandover(v string) (*handoverState, error) {

@@ -254,3 +254,36 @@ func TestHandoverExitInTheWindowReportedOnceAfter(t *testing.T) {
 		t.Fatalf("exits of print-00's first child: %+v, want one, reported by generation 1, code 0 (its answer to SIGTERM)", exits)
 	}
 }
+
+// An agent whose child cannot be verified after the exec (its pidfd did
+// not cross) is not trusted: the child is killed, the agent reported
+// with ReasonHandoverRejected and why, and started anew by Apply.
+func TestHandoverRejectsAnUnverifiableChild(t *testing.T) {
+	dir := t.TempDir()
+	cmd := handoverHost(t, dir, hoAgents+"=small", hoLosePidfd+"=print-00")
+	first := byName(waitReport(t, dir, 0))
+	cmd.Process.Signal(syscall.SIGUSR2) //nolint:errcheck // the report says
+	next := waitReport(t, dir, 1)
+	old := first["print-00"].PID
+	if now := byName(next)["print-00"]; now.PID == old || now.State != Running || !slices.Contains(next.Result.Added, "print-00") {
+		t.Fatalf("print-00 after the exec: %+v (Launch %+v); was PID %d", now, next.Result, old)
+	}
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", old)); err == nil {
+		t.Fatalf("the unverified child %d still exists", old)
+	}
+	var rejected []eventLine
+	for _, e := range readEvents(t, dir) {
+		if e.Name == "print-00" && e.Reason == ReasonHandoverRejected {
+			rejected = append(rejected, e)
+		}
+	}
+	if len(rejected) != 1 || rejected[0].To != Stopped || rejected[0].Exit == nil || !strings.Contains(rejected[0].Exit.Err, "hand-over: descriptor") {
+		t.Fatalf("rejection events %+v, want one saying the descriptor did not cross", rejected)
+	}
+	for _, name := range []string{"print-01", "notify-00"} {
+		if byName(next)[name].PID != first[name].PID {
+			t.Fatalf("%s was not resumed: %+v", name, byName(next)[name])
+		}
+	}
+	stopHost(t, cmd)
+}

@@ -33,6 +33,7 @@ const (
 	hoBounce     = "TEND_TEST_BOUNCE_GEN"    // this generation hands over again before Apply
 	hoVersion    = "TEND_TEST_STATE_VERSION" // the state version to write
 	hoWindowKill = "TEND_TEST_WINDOW_KILL"   // the agent to kill in the hand-over window
+	hoLosePidfd  = "TEND_TEST_LOSE_PIDFD"    // the agent whose pidfd is closed in the window
 	hoExecPath   = "TEND_TEST_EXEC_PATH"     // what to exec instead of this binary
 	hoSince      = "TEND_TEST_HANDOVER_AT"   // when the previous binary called Handover, unix ns
 	hoBare       = "TEND_TEST_BARE_EXEC"     // no Group: re-exec itself, for the exec's own cost
@@ -184,6 +185,9 @@ func runHandoverHost(dir string) {
 		if name := os.Getenv(hoWindowKill); name != "" {
 			beforeExec = func() { killInWindow(g, name) }
 		}
+		if name := os.Getenv(hoLosePidfd); name != "" {
+			beforeExec = func() { losePidfd(g, name) }
+		}
 		err := g.Handover(context.Background(), Exec{Path: os.Getenv(hoExecPath), Env: env, Files: map[string]*os.File{"probe": probe}})
 		os.WriteFile(filepath.Join(dir, fmt.Sprintf("handover-error-%d", gen)), []byte(err.Error()), 0o600) //nolint:errcheck // the test looks for it
 	}
@@ -310,6 +314,16 @@ func killInWindow(g *Group, name string) {
 			return
 		}
 	}
+}
+
+// losePidfd closes the agent's pidfd while its owner is paused: the next
+// binary cannot prove the child is the one handed over.
+func losePidfd(g *Group, name string) {
+	p, _ := g.Get(name)
+	p.mu.Lock()
+	l := p.active
+	p.mu.Unlock()
+	syscall.Close(fdOf(l.cur.child.h.pidfd)) //nolint:errcheck // the point
 }
 
 func writeJSON(path string, v any) {

@@ -95,7 +95,7 @@ func eachParallel(n int, fn func(i int)) {
 // the lock of the Store this Group is given; otherwise it lets it go and
 // locks the Store afresh.
 func resumeStoreLock(s Store, fd int) (*os.File, error) {
-	if fd <= 0 {
+	if !inherited(fd) {
 		return lockStore(s)
 	}
 	held := os.NewFile(uintptr(fd), "state store lock")
@@ -113,6 +113,9 @@ func sameFile(f *os.File, path string) bool {
 }
 
 func resumeContainment(st *handoverState) (containment, error) {
+	if !inherited(st.CgroupLock) {
+		return containment{}, fmt.Errorf("the lock of cgroup parent %s did not cross the exec", st.CgroupParent)
+	}
 	lock := os.NewFile(uintptr(st.CgroupLock), "cgroup parent lock")
 	h, err := cgroup.Detect()
 	if err != nil {
@@ -180,9 +183,11 @@ func abandon(st *handoverState) {
 	}
 }
 
+// closeFDs closes those of fds that crossed the exec, never a number
+// this binary has opened something else under.
 func closeFDs(fds []int) {
 	for _, fd := range fds {
-		if fd > 2 {
+		if inherited(fd) {
 			syscall.Close(fd)
 		}
 	}
@@ -277,6 +282,9 @@ func (f *agentFiles) restore(a *agentState) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, l := range a.Listeners {
+		if !inherited(l.FD) {
+			continue // bound again for the next child
+		}
 		if f.listeners == nil {
 			f.listeners = make(map[string]*os.File)
 		}
@@ -285,7 +293,9 @@ func (f *agentFiles) restore(a *agentState) {
 	f.store.mu.Lock()
 	defer f.store.mu.Unlock()
 	for _, s := range a.Stored {
-		f.store.files = append(f.store.files, namedFile{name: s.Name, file: os.NewFile(uintptr(s.FD), s.Name)})
+		if inherited(s.FD) {
+			f.store.files = append(f.store.files, namedFile{name: s.Name, file: os.NewFile(uintptr(s.FD), s.Name)})
+		}
 	}
 	f.store.max = max(f.store.max, len(a.Stored))
 }

@@ -107,12 +107,13 @@ func (g *Group) Handover(ctx context.Context, next Exec) error {
 	g.removals.Wait()
 	members := g.snapshot(nil)
 	paused := make([]pausedAgent, len(members))
-	err = parallel(members, func(m *member) error {
-		i := indexOf(members, m)
-		var err error
-		paused[i], err = m.p.pause(ctx, m.held.Load())
-		return err
-	})
+	errs := make([]error, len(members))
+	var wg sync.WaitGroup
+	for i, m := range members {
+		wg.Go(func() { paused[i], errs[i] = m.p.pause(ctx, m.held.Load()) })
+	}
+	wg.Wait()
+	err = errors.Join(errs...)
 	defer func() {
 		for _, a := range paused {
 			if a.resume != nil {
@@ -208,15 +209,6 @@ func (g *Group) drainEvents(ctx context.Context, members []*member) error {
 		errs = append(errs, m.p.subs.Drain(ctx))
 	}
 	return errors.Join(errs...)
-}
-
-func indexOf(ms []*member, m *member) int {
-	for i, x := range ms {
-		if x == m {
-			return i
-		}
-	}
-	return -1
 }
 
 // handoverState gathers the Group's state for the next binary: the

@@ -122,6 +122,12 @@ func readHandover(v string) (*handoverState, error) {
 	if err != nil || fd < 3 {
 		return nil, fmt.Errorf("%s=%q: not a descriptor", handoverEnv, v)
 	}
+	// The state is a memory file; anything else (a pipe that could
+	// block the host's start for ever) is not read.
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, fmt.Errorf("%s=%d: not a hand-over state file", handoverEnv, fd)
+	}
 	unix.CloseOnExec(fd)
 	mem := os.NewFile(uintptr(fd), "tend hand-over state")
 	data, err := io.ReadAll(mem)

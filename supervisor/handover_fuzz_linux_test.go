@@ -2,6 +2,8 @@ package supervisor
 
 import (
 	"encoding/json"
+	"os"
+	"strconv"
 	"testing"
 )
 
@@ -27,4 +29,21 @@ func FuzzParseHandover(f *testing.F) {
 			t.Fatalf("the envelope's descriptors %v were lost (%v)", envelope.FDs, st)
 		}
 	})
+}
+
+// A TEND_HANDOVER that does not name a state file (a pipe, which would
+// block a read for ever, a closed descriptor, no number) is refused at
+// once.
+func TestReadHandoverRefusesWhatIsNoStateFile(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	for _, v := range []string{strconv.Itoa(int(r.Fd())), "1000000", "x", "2"} {
+		if st, err := readHandover(v); err == nil || st != nil {
+			t.Fatalf("readHandover(%q) = %v, %v; want an error", v, st, err)
+		}
+	}
 }

@@ -39,6 +39,10 @@ type Options struct {
 	RotateAt string `json:"rotate_at,omitempty"`
 	// Prefix is what Streams put before every line.
 	Prefix Prefix `json:"prefix,omitzero"`
+	// PartialLineWait is how long a Stream keeps an unfinished line
+	// waiting for its newline (an agent that died mid-line, a prompt)
+	// before it writes it with one added. Default 1s.
+	PartialLineWait config.Duration `json:"partial_line_wait,omitempty"`
 	// Logger receives write errors (rate limited) and rotation failures.
 	Logger logr.Logger `json:"-"`
 }
@@ -80,9 +84,10 @@ func (m *Mode) UnmarshalJSON(b []byte) error {
 
 // Defaults of Options.
 const (
-	DefaultMaxSizeMB = 100
-	DefaultFileMode  = Mode(0o640)
-	DefaultDirMode   = Mode(0o750)
+	DefaultMaxSizeMB       = 100
+	DefaultFileMode        = Mode(0o640)
+	DefaultDirMode         = Mode(0o750)
+	DefaultPartialLineWait = time.Second
 )
 
 // validate checks o and fills in defaults.
@@ -102,11 +107,16 @@ func (o *Options) validate() error {
 		return config.Invalid("rotate_every", o.RotateEvery, "must be at least 1s")
 	case o.RotateAt != "" && o.RotateAt != "hourly" && o.RotateAt != "daily":
 		return config.Invalid("rotate_at", o.RotateAt, `must be "hourly" or "daily"`)
+	case o.PartialLineWait < 0:
+		return config.Invalid("partial_line_wait", o.PartialLineWait, "must not be negative")
 	case o.FileMode&^0o777 != 0:
 		return config.Invalid("file_mode", fmt.Sprintf("%04o", uint32(o.FileMode)), "must be a permission within 0777")
 	}
 	if o.MaxSizeMB == 0 {
 		o.MaxSizeMB = DefaultMaxSizeMB
+	}
+	if o.PartialLineWait == 0 {
+		o.PartialLineWait = config.Duration(DefaultPartialLineWait)
 	}
 	if o.FileMode == 0 {
 		o.FileMode = DefaultFileMode

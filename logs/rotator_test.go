@@ -291,7 +291,7 @@ func TestStreamPrefixAndPartialFlush(t *testing.T) {
 	if got := readFile(t, logFile{path: path}); got != want {
 		t.Fatalf("file %q, want %q", got, want)
 	}
-	time.Sleep(partialFlushAfter + 300*time.Millisecond)
+	time.Sleep(DefaultPartialLineWait + 300*time.Millisecond)
 	want += today + " stderr: unfinished\n"
 	if got := readFile(t, logFile{path: path}); got != want {
 		t.Fatalf("after idle flush: %q, want %q", got, want)
@@ -383,7 +383,7 @@ func TestStreamTakePartialMovesTheLine(t *testing.T) {
 	next := r.Stream("stdout")
 	next.Write([]byte("half a l"))
 	next.Write([]byte("ine\n"))
-	time.Sleep(partialFlushAfter + 300*time.Millisecond) // the old Stream's idle flush must not fire
+	time.Sleep(DefaultPartialLineWait + 300*time.Millisecond) // the old Stream's idle flush must not fire
 	if got := readFile(t, logFile{path: path}); got != "one\nhalf a line\n" {
 		t.Fatalf("file %q, want the line once and whole", got)
 	}

@@ -6,13 +6,10 @@ import (
 	"time"
 )
 
-// Stream limits: a partial line longer than maxLineBytes is written out
-// as a line of its own, and one that waits longer than partialFlushAfter
-// for its newline is written with a newline added.
-const (
-	maxLineBytes      = 64 << 10
-	partialFlushAfter = time.Second
-)
+// maxLineBytes bounds a partial line: a longer one is written out as a
+// line of its own. (One that waits longer than Options.PartialLineWait
+// for its newline is written with a newline added.)
+const maxLineBytes = 64 << 10
 
 // Stream is one writer of a Rotator (an agent's stdout, say) that hands
 // the file only whole lines, each with the Rotator's Prefix. Several
@@ -100,9 +97,9 @@ func (s *Stream) armIdleFlush() {
 	case len(s.partial) == 0 && s.idle != nil:
 		s.idle.Stop()
 	case len(s.partial) > 0 && s.idle == nil:
-		s.idle = time.AfterFunc(partialFlushAfter, s.Flush)
+		s.idle = time.AfterFunc(s.r.opts.PartialLineWait.Std(), s.Flush)
 	case len(s.partial) > 0:
-		s.idle.Reset(partialFlushAfter)
+		s.idle.Reset(s.r.opts.PartialLineWait.Std())
 	}
 }
 

@@ -25,7 +25,8 @@ type pipeCopier struct {
 	name    string
 	flushed chan struct{} // closed once what was in the pipe at flush is copied
 	// detaching: a hand-over stops the copier (childOutput.detach);
-	// pending is the unfinished line it took from w then.
+	// pending is the unfinished line it took from w then, given back
+	// first when the copier runs again (here or in the next binary).
 	detaching atomic.Bool
 	pending   []byte
 }
@@ -95,6 +96,13 @@ func (p *pipeCopier) run(tail *tailBuffer, log logr.Logger) {
 			}
 		}
 	}
+	// The unfinished line a hand-over carried goes first, and the pipe is
+	// read right after it: the rest of the line is there, and nothing
+	// waits in between for the writer's partial-line timer to cut it.
+	if len(p.pending) > 0 && p.w != nil {
+		p.w.Write(p.pending) //nolint:errcheck // as any output write: a failing writer drops it (the tail has the bytes already)
+	}
+	p.pending = nil
 	buf := make([]byte, minCopyBuffer)
 	for {
 		n, err := p.r.Read(buf)

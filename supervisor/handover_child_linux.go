@@ -122,24 +122,15 @@ func (o *childOutput) detach() {
 	}
 }
 
-// reattach gives each writer back its unfinished line and starts the
-// copiers again.
+// reattach starts the copiers again; each first gives its writer back
+// its unfinished line.
 func (o *childOutput) reattach(tail *tailBuffer, log logr.Logger) {
 	for _, p := range o.copiers {
 		p.detaching.Store(false)
 		p.r.SetReadDeadline(time.Time{}) //nolint:errcheck // as in detach
 		p.flushed = make(chan struct{})
-		p.givePending()
 	}
 	o.start(tail, log)
-}
-
-// givePending writes the unfinished line a hand-over carried.
-func (p *pipeCopier) givePending() {
-	if len(p.pending) > 0 && p.w != nil {
-		p.w.Write(p.pending) //nolint:errcheck // as any output write: a failing writer drops it
-	}
-	p.pending = nil
 }
 
 // detach stops the reader, leaving what is queued in the socket.
@@ -211,9 +202,7 @@ func resumeChild(s *settings, af *agentFiles, cs *childState, cg *cgroup.Agent, 
 			w = s.stderr
 		}
 		c.out.add(os.NewFile(uintptr(st.FD), st.Name+" pipe"), w, st.Name)
-		p := c.out.copiers[len(c.out.copiers)-1]
-		p.pending = st.Pending
-		p.givePending()
+		c.out.copiers[len(c.out.copiers)-1].pending = st.Pending
 	}
 	if nc := cs.Notify; nc != nil {
 		var store *fdStore

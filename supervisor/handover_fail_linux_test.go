@@ -49,7 +49,7 @@ func TestHandoverRefusesAMissingBinary(t *testing.T) {
 func TestHandoverExecFailureResumesHere(t *testing.T) {
 	dir := t.TempDir()
 	g := newGroup(t, GroupOptions{})
-	rot, err := logs.New(logs.Options{Path: filepath.Join(dir, "print.log")})
+	rot, err := logs.New(logs.Options{Path: filepath.Join(dir, "print.log"), PartialLineWait: config.Duration(30 * time.Second)}) // see handoverSpecs
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -99,7 +99,10 @@ func handoverSpecs(set, agent, dir string) ([]Spec, map[string]*logs.Rotator, er
 	}
 	for i := range printers {
 		name := fmt.Sprintf("print-%02d", i)
-		r, err := logs.New(logs.Options{Path: filepath.Join(dir, name+".log"), Prefix: prefix})
+		// A printer descheduled mid-line for over a second (a loaded CI
+		// machine) would have its line cut by the Stream's timer, hand-over
+		// or not: the wait is longer than any such stall here.
+		r, err := logs.New(logs.Options{Path: filepath.Join(dir, name+".log"), Prefix: prefix, PartialLineWait: config.Duration(30 * time.Second)})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -254,7 +257,7 @@ func runBareHost(dir string, gen int, signals chan os.Signal) {
 // Process.Handover) instead of a Group.
 func runLoneHost(dir string, gen int, signals chan os.Signal) {
 	report := hostReport{Gen: gen}
-	r, err := logs.New(logs.Options{Path: filepath.Join(dir, "print-00.log")})
+	r, err := logs.New(logs.Options{Path: filepath.Join(dir, "print-00.log"), PartialLineWait: config.Duration(30 * time.Second)}) // see handoverSpecs
 	if err != nil {
 		os.Exit(3)
 	}

@@ -36,16 +36,22 @@ func listenAPI(addr string) (*net.TCPListener, error) {
 		if err != nil {
 			return nil, fmt.Errorf("the status API socket handed over: %w", err)
 		}
-		return ln.(*net.TCPListener), nil
+		tcp, ok := ln.(*net.TCPListener)
+		if !ok {
+			ln.Close()
+			return nil, fmt.Errorf("the status API socket handed over is a %s socket, not TCP", ln.Addr().Network())
+		}
+		return tcp, nil
 	}
-	ln, err := net.Listen("tcp", addr)
-	if errors.Is(err, unix.EADDRINUSE) && addr == defaultListen {
-		ln, err = net.Listen("tcp", "127.0.0.1:0") // another user's daemon has 8080
-	}
+	addrTCP, err := net.ResolveTCPAddr("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	return ln.(*net.TCPListener), nil
+	ln, err := net.ListenTCP("tcp", addrTCP)
+	if errors.Is(err, unix.EADDRINUSE) && addr == defaultListen {
+		ln, err = net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}) // another user's daemon has 8080
+	}
+	return ln, err
 }
 
 // apiServer serves the status API on a socket it never closes, so that a

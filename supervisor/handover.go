@@ -192,14 +192,7 @@ func claimHandedOver(name string) *inheritedAgent {
 	}
 	ia := &inheritedAgent{state: st.Agents[i]}
 	st.Agents = slices.Delete(st.Agents, i, i+1)
-	if c := ia.state.Child; c != nil {
-		if err := verifyChild(c); err != nil {
-			ia.rejected = err.Error()
-			killUnverified(c)
-			closeFDs(append(streamFDs(c), c.PidFD, c.MainPidFD))
-			ia.state.Child = nil
-		}
-	}
+	ia.verify(nil) //nolint:errcheck // a lone Process has no cgroup; the rejection is in ia
 	return ia
 }
 
@@ -259,20 +252,24 @@ func (a *agentState) fds() []int {
 	for _, s := range a.Stored {
 		fds = append(fds, s.FD)
 	}
-	if c := a.Child; c != nil && c.Exit == nil {
-		if !c.LeaderReaped {
-			fds = append(fds, c.PidFD)
-		}
-		if c.MainPID != 0 {
-			fds = append(fds, c.MainPidFD)
-		}
-		fds = append(fds, streamFDs(c)...)
+	if a.Child != nil {
+		fds = append(fds, a.Child.fds()...)
 	}
 	return fds
 }
 
-func streamFDs(cs *childState) []int {
+// fds lists the descriptors of a child that was handed over alive.
+func (cs *childState) fds() []int {
+	if cs.Exit != nil {
+		return nil
+	}
 	var fds []int
+	if !cs.LeaderReaped {
+		fds = append(fds, cs.PidFD)
+	}
+	if cs.MainPID != 0 {
+		fds = append(fds, cs.MainPidFD)
+	}
 	for _, s := range cs.Streams {
 		fds = append(fds, s.FD)
 	}

@@ -234,14 +234,7 @@ func verifyChild(cs *childState) error {
 	if cs.Exit != nil {
 		return nil
 	}
-	fds := streamFDs(cs)
-	if !cs.LeaderReaped {
-		fds = append(fds, cs.PidFD)
-	}
-	if cs.MainPID != 0 {
-		fds = append(fds, cs.MainPidFD)
-	}
-	for _, fd := range fds {
+	for _, fd := range cs.fds() {
 		if !inherited(fd) {
 			return fmt.Errorf("descriptor %d did not cross the exec", fd)
 		}

@@ -183,8 +183,7 @@ func runHandoverHost(dir string) {
 		events.Write(append(line, '\n')) //nolint:errcheck // the test reads what is there
 	})
 	handover := func() {
-		env := append(withoutVar(withoutVar(os.Environ(), hoGen), hoSince),
-			hoGen+"="+strconv.Itoa(gen+1), hoSince+"="+strconv.FormatInt(time.Now().UnixNano(), 10))
+		env := nextGeneration(gen)
 		if name := os.Getenv(hoWindowKill); name != "" {
 			beforeExec = func() { killInWindow(g, name) }
 		}
@@ -246,8 +245,7 @@ func runBareHost(dir string, gen int, signals chan os.Signal) {
 	}
 	writeJSON(filepath.Join(dir, fmt.Sprintf("report-%d.json", gen)), report)
 	if sig := <-signals; sig == syscall.SIGUSR2 {
-		env := append(withoutVar(withoutVar(os.Environ(), hoGen), hoSince),
-			hoGen+"="+strconv.Itoa(gen+1), hoSince+"="+strconv.FormatInt(time.Now().UnixNano(), 10))
+		env := nextGeneration(gen)
 		exe, _ := os.Executable()
 		syscall.Exec(exe, os.Args, env) //nolint:errcheck // the benchmark times out without the next report
 	}
@@ -275,7 +273,7 @@ func runLoneHost(dir string, gen int, signals chan os.Signal) {
 		if sig == syscall.SIGTERM {
 			break
 		}
-		env := append(withoutVar(os.Environ(), hoGen), hoGen+"="+strconv.Itoa(gen+1))
+		env := nextGeneration(gen)
 		p.Handover(context.Background(), Exec{Env: env}) //nolint:errcheck // the test waits for the next report
 	}
 	p.Stop(context.Background()) //nolint:errcheck // the test checks the log
@@ -327,6 +325,13 @@ func losePidfd(g *Group, name string) {
 	l := p.active
 	p.mu.Unlock()
 	syscall.Close(fdOf(l.cur.child.h.pidfd)) //nolint:errcheck // the point
+}
+
+// nextGeneration is the environment of the binary generation gen hands
+// over to: its number, and when the hand-over began.
+func nextGeneration(gen int) []string {
+	return append(withoutVar(withoutVar(os.Environ(), hoGen), hoSince),
+		hoGen+"="+strconv.Itoa(gen+1), hoSince+"="+strconv.FormatInt(time.Now().UnixNano(), 10))
 }
 
 func writeJSON(path string, v any) {

@@ -120,10 +120,8 @@ func exitedWith(e Exit) <-chan Exit {
 // describe is the owner's state for the hand-over; pending is the exit
 // of a child that ended before it could be detached.
 func (l *loop) describe(pending *Exit) pausedAgent {
-	st := l.st
-	st.LastExit = cloneExit(st.LastExit)
 	a := pausedAgent{state: agentState{
-		Name: l.cfg.name, Status: st, Restarts: slices.Clone(l.restarts), RecentExits: slices.Clone(l.recentExits),
+		Name: l.cfg.name, Status: l.st, Restarts: slices.Clone(l.restarts), RecentExits: slices.Clone(l.recentExits),
 		RestartAt: l.restart.when, RetryAt: l.retry.when, StartAfter: l.startAfter,
 	}}
 	l.p.files.describe(&a)
@@ -151,14 +149,6 @@ func (l *loop) describe(pending *Exit) pausedAgent {
 		a.state.Child = cs
 	}
 	return a
-}
-
-func cloneExit(e *Exit) *Exit {
-	if e == nil {
-		return nil
-	}
-	c := *e
-	return &c
 }
 
 // describe adds the agent's listeners and stored descriptors, and its

@@ -48,13 +48,9 @@ func (g *Group) takeOver(st *handoverState, opts GroupOptions) error {
 // cannot be trusted, and takes over its cgroup.
 func (g *Group) takeOverAgent(a agentState) *inheritedAgent {
 	ia := &inheritedAgent{state: a}
-	if c := a.Child; c != nil {
-		if err := verifyChild(c); err != nil {
-			ia.rejected = err.Error()
-			g.log.Error(err, "cannot trust the child handed over; killing it", "agent", a.Name)
-			g.killInherited(ia)
-			return ia
-		}
+	if err := ia.verify(g.contain.parent); err != nil {
+		g.log.Error(err, "cannot trust the child handed over; killed it", "agent", a.Name)
+		return ia
 	}
 	if a.Cgroup == "" || g.contain.parent == nil {
 		return ia
@@ -130,23 +126,39 @@ func resumeContainment(st *handoverState) (containment, error) {
 	return containment{parent: parent}, nil
 }
 
-// killInherited kills what an inherited agent's child left, as far as it
-// can be told apart from other processes, and closes the descriptors that
-// came with it: a rejected child, or one never claimed.
-func (g *Group) killInherited(ia *inheritedAgent) {
+// verify checks the agent's child (verifyChild); one that cannot be
+// trusted is killed (kill) and the agent marked rejected.
+func (ia *inheritedAgent) verify(parent *cgroup.Parent) error {
+	c := ia.state.Child
+	if c == nil {
+		return nil
+	}
+	err := verifyChild(c)
+	if err != nil {
+		ia.rejected = err.Error()
+		ia.kill(parent)
+	}
+	return err
+}
+
+// kill kills what an inherited agent's child left, as far as it can be
+// told apart from other processes (in parent's cgroup, if given), and
+// closes the descriptors that came with it: a rejected child, or one
+// never claimed.
+func (ia *inheritedAgent) kill(parent *cgroup.Parent) {
 	c := ia.state.Child
 	if c == nil || c.Exit != nil {
 		return
 	}
 	killUnverified(c)
-	if c.Leaf != "" && g.contain.parent != nil {
-		if _, leaf, err := g.contain.parent.ResumeAgent(ia.state.Name, ia.state.CgroupState, c.Leaf); err == nil {
+	if c.Leaf != "" && parent != nil {
+		if _, leaf, err := parent.ResumeAgent(ia.state.Name, ia.state.CgroupState, c.Leaf); err == nil {
 			leaf.Kill()         //nolint:errcheck // an empty leaf is fine
 			leaf.WaitEmpty(nil) // no stuck report: it is logged with the rejection
 			leaf.Remove()       //nolint:errcheck // a leaf in use stays, and blocks the agent's next start with a clear error
 		}
 	}
-	closeFDs(append(streamFDs(c), c.PidFD, c.MainPidFD))
+	closeFDs(c.fds())
 	ia.state.Child = nil
 }
 
@@ -156,7 +168,7 @@ func (g *Group) dropInherited() {
 	defer g.mu.Unlock()
 	for name, ia := range g.inherited {
 		g.log.Info("stopping an agent handed over that no Apply claimed", "agent", name)
-		g.killInherited(ia)
+		ia.kill(g.contain.parent)
 		closeFDs(ia.state.fds())
 		delete(g.inherited, name)
 	}

@@ -27,6 +27,18 @@ const (
 	ReasonReloadFailed     Reason = "reload failed"            // died of its reload signal or during a reload
 	ReasonUnhealthy        Reason = "unhealthy"                // stopped on a health verdict (Process.Unhealthy)
 	ReasonOOMKilled        Reason = "oom-killed"               // the OOM killer struck at its memory_max
+	ReasonHealthy          Reason = "healthy"                  // its run was reported healthy (Process.Healthy)
+
+	ReasonWaitingForDependencies Reason = "waiting for dependencies" // Status.WaitingFor says which
+	ReasonDependenciesMet        Reason = "dependencies met"
+	ReasonDependencyRestarted    Reason = "dependency restarted" // PropagateRestart: stopped with its dependency
+	ReasonDependencyDown         Reason = "dependency down"      // PropagateStop: stopped while its dependency is down
+
+	ReasonCompleted   Reason = "completed"    // a task exited with success
+	ReasonTaskTimeout Reason = "task timeout" // a task ran past TaskSpec.Timeout and was killed
+	ReasonScheduled   Reason = "scheduled"    // a scheduled task waits for its next run (Status.NextRunAt)
+	ReasonScheduleDue Reason = "schedule due" // a scheduled run began
+	ReasonMissedRun   Reason = "missed run"   // a run due while the host was down began at once
 )
 
 // Event is one state transition of one Process.

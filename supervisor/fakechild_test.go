@@ -3,6 +3,7 @@ package supervisor
 import (
 	"errors"
 	"os"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -130,3 +131,10 @@ func fakeProcess(t *testing.T, spec Spec, f *fakeChildren) *Process {
 }
 
 var errFakeSpawn = errors.New("fake spawn failure")
+
+// spawnTimes returns the moments of the spawn attempts.
+func (f *fakeChildren) spawnTimes() []time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.spawns)
+}

@@ -8,11 +8,13 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/tend-dev/tend/config"
 	"github.com/tend-dev/tend/internal/notify"
 )
 
@@ -75,6 +77,7 @@ type Group struct {
 
 	applyMu  sync.Mutex     // one Apply at a time
 	removals sync.WaitGroup // Launch's removals under way; Close waits for them
+	news     dependencyNews // changes the members' dependents are to be told of
 }
 
 type member struct {
@@ -162,12 +165,14 @@ func (g *Group) resolve(spec Spec) (*settings, error) {
 	if g.budget != nil {
 		cfg.restartAt = g.budget.reserve
 	}
+	g.withDependencies(cfg)
 	return cfg, nil
 }
 
 // Add validates spec and registers a stopped Process for it, or, for an
 // agent a previous binary handed over (see Handover), the Process that
-// goes on supervising it as it was. ErrExists if the name is taken.
+// goes on supervising it as it was. ErrExists if the name is taken; the
+// agents it depends on must be members already.
 func (g *Group) Add(spec Spec) (*Process, error) {
 	cfg, err := g.resolve(spec)
 	if err != nil {
@@ -178,6 +183,11 @@ func (g *Group) Add(spec Spec) (*Process, error) {
 	if _, ok := g.members[cfg.name]; ok {
 		return nil, fmt.Errorf("agent %q: %w", cfg.name, ErrExists)
 	}
+	for _, d := range cfg.dependsOn {
+		if _, ok := g.members[d.name]; !ok {
+			return nil, fmt.Errorf("agent %q: %w", cfg.name, config.Invalid("depends_on."+d.name, d.name, "no agent of that name in the Group (add it first)"))
+		}
+	}
 	p, _ := g.attach(cfg, spec)
 	return p, nil
 }
@@ -186,12 +196,12 @@ func (g *Group) Add(spec Spec) (*Process, error) {
 // name a previous binary handed over, if any; g.mu must be held.
 func (g *Group) attach(cfg *settings, spec Spec) (*Process, handoverOutcome) {
 	p := newFromSettings(cfg)
-	p.group = &g.subs
+	p.group, p.tell = &g.subs, g.changed
 	p.files.box = g.contain.box(cfg.name)
 	m := &member{p: p, spec: spec, gone: make(chan struct{})}
 	if r, ok := g.restored[cfg.name]; ok {
 		delete(g.restored, cfg.name)
-		p.status.Restarts, p.status.LastExit = r.Restarts, r.LastExit
+		p.status.Restarts, p.status.LastExit, p.status.StartedAt = r.Restarts, r.LastExit, r.StartedAt
 		m.held.Store(r.Held)
 	}
 	g.members[cfg.name] = m
@@ -228,8 +238,22 @@ func (g *Group) persist(m *member, r Record) {
 
 // Remove closes the agent (see Process.Close: it stops, and its
 // listeners and stored descriptors are closed), closes its attachments and
-// forgets it. If the stop fails the agent stays registered.
+// forgets it. If the stop fails the agent stays registered. An agent
+// other members depend on is not removed (remove them first, or Apply a
+// set without it).
 func (g *Group) Remove(ctx context.Context, name string) error {
+	g.mu.RLock()
+	needed := g.neededBy(name)
+	g.mu.RUnlock()
+	if len(needed) > 0 {
+		return fmt.Errorf("agent %q: needed by %s (depends_on)", name, strings.Join(needed, ", "))
+	}
+	return g.remove(ctx, name)
+}
+
+// remove is Remove without the dependents check: Apply removes
+// dependents and their dependencies together.
+func (g *Group) remove(ctx context.Context, name string) error {
 	m, err := g.member(name)
 	if err != nil {
 		return err
@@ -377,7 +401,7 @@ func (g *Group) StopAll(ctx context.Context) error {
 		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-margin))
 		defer cancel()
 	}
-	err := parallel(g.snapshot(nil), func(m *member) error { return m.p.Stop(ctx) })
+	err := g.stopInOrder(ctx, g.snapshot(nil))
 	if g.store != nil {
 		now := time.Now()
 		parallel(g.snapshot(nil), func(m *member) error { //nolint:errcheck // persist logs its failures

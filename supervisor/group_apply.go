@@ -83,6 +83,13 @@ func (g *Group) reconcile(ctx context.Context, specs []Spec, wait bool) (ApplyRe
 		}
 		desired[cfg.name], bySpec[cfg.name] = cfg, spec
 	}
+	if len(errs) == 0 {
+		graph := make(map[string][]dependency, len(desired))
+		for name, cfg := range desired {
+			graph[name] = cfg.dependsOn
+		}
+		errs = checkGraph(graph)
+	}
 	if len(errs) > 0 {
 		return ApplyResult{}, fmt.Errorf("%w, nothing changed: %w", ErrRejected, errors.Join(errs...))
 	}
@@ -140,7 +147,7 @@ func (g *Group) reconcile(ctx context.Context, specs []Spec, wait bool) (ApplyRe
 	for name := range g.members {
 		if _, ok := desired[name]; !ok {
 			result.Removed = append(result.Removed, name)
-			ops = append(ops, pick(wait, func() error { return g.Remove(ctx, name) }, func() error { return g.launchRemove(name) }))
+			ops = append(ops, pick(wait, func() error { return g.remove(ctx, name) }, func() error { return g.launchRemove(name) }))
 		}
 	}
 	g.mu.Unlock()
@@ -158,6 +165,9 @@ func (g *Group) reconcile(ctx context.Context, specs []Spec, wait bool) (ApplyRe
 	}
 	for range ops {
 		<-done
+	}
+	for name := range desired { // dependencies may have changed: every dependent looks again
+		g.changed(name)
 	}
 	errs = append(errs, g.syncAttachments(desired, bySpec, &result))
 	return result, errors.Join(errs...)
@@ -234,7 +244,7 @@ func (g *Group) launchRemove(name string) error {
 	}
 	m.p.setClosed(true)
 	g.removals.Go(func() {
-		if err := g.Remove(context.Background(), name); err != nil {
+		if err := g.remove(context.Background(), name); err != nil {
 			g.log.Error(err, "cannot remove agent", "agent", name)
 		}
 	})

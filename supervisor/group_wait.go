@@ -8,7 +8,7 @@ import (
 )
 
 // WaitReady waits until every named agent (every enabled member when no
-// name is given) is Running, and returns nil. An agent that ends up
+// name is given) is Running (a task: Completed), and returns nil. An agent that ends up
 // Failed, Exited or Stopped instead fails the wait with its last exit and
 // the last line of its crash tail (bind: address already in use ...);
 // when ctx ends first, the error names each agent still not ready and
@@ -36,12 +36,20 @@ func (g *Group) WaitReady(ctx context.Context, names ...string) error {
 				failed = append(failed, fmt.Errorf("agent %q: %w", name, ErrNotFound))
 				continue
 			}
-			switch st := p.Status(); st.State {
-			case Running:
+			st := p.Status()
+			if st.State == Waiting && st.WaitingFor == "" {
+				continue // a scheduled task, armed
+			}
+			switch st.State {
+			case Running, Completed:
 			case Failed, Exited, Stopped:
 				failed = append(failed, fmt.Errorf("agent %q: %w: %s", name, ErrStartFailed, notReady(st)))
 			default:
-				waiting = append(waiting, fmt.Errorf("agent %q: %w: %s", name, ErrStartFailed, notReady(st)))
+				where := notReady(st)
+				if st.WaitingFor != "" {
+					where += " for " + st.WaitingFor
+				}
+				waiting = append(waiting, fmt.Errorf("agent %q: %w: %s", name, ErrStartFailed, where))
 			}
 		}
 		if len(waiting) == 0 {

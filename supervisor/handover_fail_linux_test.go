@@ -129,25 +129,6 @@ func TestHandoverExecFailureResumesHere(t *testing.T) {
 	checkSequenceFile(t, filepath.Join(dir, "print.log"), seqDir)
 }
 
-// waitStates waits until each named agent is in its state.
-func waitStates(t *testing.T, g *Group, want map[string]State) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(2 * time.Millisecond) {
-		ok := true
-		for name, s := range want {
-			if p, found := g.Get(name); !found || p.Status().State != s {
-				ok = false
-			}
-		}
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("agents did not reach %v: %v", want, g.List())
-		}
-	}
-}
-
 // A state of a version this binary does not know is not trusted at all:
 // the new binary kills and reaps the agents it was handed, starts them
 // afresh, and still gets the host's own files.

@@ -193,3 +193,22 @@ func (w *failingWriter) Write(p []byte) (int, error) {
 	w.calls.Add(1)
 	return 0, syscall.ENOSPC
 }
+
+// waitStates waits until each named agent is in its state.
+func waitStates(t *testing.T, g *Group, want map[string]State) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(2 * time.Millisecond) {
+		ok := true
+		for name, s := range want {
+			if p, found := g.Get(name); !found || p.Status().State != s {
+				ok = false
+			}
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("agents did not reach %v: %v", want, g.List())
+		}
+	}
+}

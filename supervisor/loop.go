@@ -81,9 +81,12 @@ func (l *loop) run() {
 			l.onReady()
 		case <-ready:
 			l.cur.ready.stop()
-			if l.cur.readiness != nil {
+			switch {
+			case l.cfg.task != nil:
+				l.onTaskTimeout()
+			case l.cur.readiness != nil:
 				l.onStartTimeout()
-			} else {
+			default:
 				l.onReady()
 			}
 		case <-stable:
@@ -155,7 +158,7 @@ func (l *loop) handle(r request) {
 		if l.cur != nil {
 			l.startAfter = true
 			l.startWaiters = append(l.startWaiters, r.reply)
-			l.beginStop(r.deadline)
+			l.beginStop(r.deadline, ReasonStopRequested)
 			return
 		}
 		l.onStart(r, ReasonRestartRequested)
@@ -166,7 +169,9 @@ func (l *loop) handle(r request) {
 			l.escalate()
 		}
 	case reqUpdate:
+		old := l.cfg
 		l.cfg = r.cfg
+		l.rescheduleIfChanged(old, r.cfg)
 		l.st.Limits = r.cfg.resources
 		l.p.mu.Lock()
 		l.p.cfg = r.cfg
@@ -186,10 +191,20 @@ func (l *loop) handle(r request) {
 		} else {
 			r.reply <- l.errorf(ErrNotRunning)
 		}
+	case reqDependencies:
+		l.onDependencies()
+	case reqScheduled:
+		l.onScheduled(r.due)
+	case reqHealthy:
+		r.reply <- l.onHealthy(r.run)
 	}
 }
 
 func (l *loop) onStart(r request, reason Reason) {
+	if reason == ReasonStartRequested && l.cfg.task != nil && l.cfg.task.schedule != nil && l.cur == nil && !l.restart.armed() {
+		l.startSchedule(r)
+		return
+	}
 	switch l.st.State {
 	case Running:
 		r.reply <- l.errorf(ErrAlreadyStarted)
@@ -212,14 +227,15 @@ func (l *loop) onStart(r request, reason Reason) {
 func (l *loop) onStop(r request) {
 	l.startAfter = false
 	l.failStartWaiters(errors.New("stopped before it was ready"))
+	scheduled := l.disarmSchedule()
 	switch {
 	case l.cur != nil:
 		l.stopWaiters = append(l.stopWaiters, r.reply)
-		l.beginStop(r.deadline)
-	case l.st.State == Backoff || l.st.State == Failed && l.retry.armed():
+		l.beginStop(r.deadline, ReasonStopRequested)
+	case l.st.State == Backoff || l.st.State == Waiting || l.st.State == Failed && l.retry.armed() || scheduled:
 		l.restart.stop()
 		l.retry.stop()
-		l.st.NextRestartAt = time.Time{}
+		l.st.NextRestartAt, l.st.WaitingFor = time.Time{}, ""
 		l.set(Stopped, ReasonStopRequested, nil)
 		r.reply <- nil
 	default:
@@ -227,8 +243,9 @@ func (l *loop) onStop(r request) {
 	}
 }
 
-// beginStop starts (or shortens) the stop escalation of the live child.
-func (l *loop) beginStop(deadline time.Time) {
+// beginStop starts (or shortens) the stop escalation of the live child,
+// for reason.
+func (l *loop) beginStop(deadline time.Time, reason Reason) {
 	killAt := time.Now().Add(l.cfg.stopTimeout)
 	if !deadline.IsZero() && deadline.Before(killAt) {
 		killAt = deadline
@@ -245,7 +262,7 @@ func (l *loop) beginStop(deadline time.Time) {
 	r.killing = killRequested
 	r.ready.stop()
 	l.stopReadiness()
-	l.askToStop(ReasonStopRequested, killAt)
+	l.askToStop(reason, killAt)
 }
 
 // askToStop sends the stop signal to the live child's group, SIGKILL to
@@ -275,6 +292,10 @@ func (l *loop) escalate() {
 // spawn error is one more failed run, paced by the backoff.
 func (l *loop) spawn(reason Reason, manual bool) {
 	l.st.NextRestartAt = time.Time{}
+	if waitingFor, hopeless := l.cfg.deps.wait(); waitingFor != "" {
+		l.holdBack(waitingFor, hopeless)
+		return
+	}
 	c, err := l.cfg.spawn(l.cfg, &l.p.files)
 	if err != nil {
 		exit := Exit{Code: -1, Err: "spawn: " + err.Error(), Time: time.Now()}
@@ -288,13 +309,18 @@ func (l *loop) spawn(reason Reason, manual bool) {
 		l.onUnrequestedExit(exit, ReasonSpawnFailed)
 		return
 	}
-	r := &run{spawned: c, contract: l.cfg.contract, watchdog: l.cfg.contract.watchdog}
+	r := &run{spawned: c, contract: l.cfg.contract, watchdog: l.cfg.contract.watchdog, depRuns: l.cfg.deps.runs()}
 	l.cur = r
 	l.st.PID, l.st.StartedAt, l.st.NotifyStatus, l.st.Reloading = c.pid, c.started, "", false
+	l.st.WaitingFor, l.st.Healthy = "", false
 	l.st.Boundary, l.st.Limits, l.st.LeaderStart = c.boundary, l.cfg.resources, c.leaderStart
 	l.st.Run++
 	l.set(Starting, reason, nil)
 	switch {
+	case l.cfg.task != nil:
+		if l.cfg.task.timeout > 0 {
+			r.ready.after(l.cfg.task.timeout)
+		}
 	case c.notify != nil:
 		r.readiness = readyOn(c.notify.ready)
 		r.ready.after(l.cfg.startTimeout)
@@ -347,6 +373,8 @@ func (l *loop) onExit(e Exit) {
 	switch {
 	case r.killing == killUnhealthy:
 		reason = ReasonUnhealthy
+	case r.killing == killTaskTimeout:
+		reason = ReasonTaskTimeout
 	case e.OOMKilled && !e.Requested:
 		reason = ReasonOOMKilled
 	}
@@ -364,6 +392,10 @@ func (l *loop) onExit(e Exit) {
 		l.p.publish(l.st)
 		l.answerStopWaiters()
 		l.spawn(ReasonRestartRequested, true)
+		return
+	}
+	if l.cfg.task != nil && e.success(l.cfg.successCodes) {
+		l.onCompleted(e)
 		return
 	}
 	l.cfg.log.Info("agent exited", "exit", e.String(), "ran", e.Ran.String())
@@ -502,5 +534,8 @@ func (l *loop) set(to State, reason Reason, exits []Exit) {
 	l.p.subs.Publish(e)
 	if l.p.group != nil {
 		l.p.group.Publish(e)
+	}
+	if l.p.tell != nil {
+		l.p.tell(l.cfg.name)
 	}
 }

@@ -177,7 +177,7 @@ func (l *loop) selfStop() {
 // under way, the callers that come meanwhile served together by the next.
 func (l *loop) onReload(req request) {
 	switch {
-	case l.cfg.reloadMode == ReloadNone:
+	case l.cfg.reloadMode == ReloadNone, l.cfg.task != nil && l.cfg.reloadMode != ReloadByRestart:
 		req.reply <- l.errorf(ErrReloadUnsupported)
 	case l.st.State != Starting && l.st.State != Running:
 		req.reply <- l.errorf(ErrNotRunning)

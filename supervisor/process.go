@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tend-dev/tend/config"
 	"github.com/tend-dev/tend/internal/notify"
 )
 
@@ -51,13 +52,17 @@ type Process struct {
 	// gate, while a hand-over pauses the idle Process, holds back
 	// whatever would start an owner; closed when it resumes here.
 	gate   chan struct{}
-	status Status     // last snapshot the owner published
-	files  agentFiles // listeners and stored descriptors, kept across children
+	status Status        // last snapshot the owner published
+	files  agentFiles    // listeners and stored descriptors, kept across children
+	sched  scheduleTimer // a scheduled task's next run
 	subs   notify.List[Event]
 	// group, for a Group's member, is the Group's subscriber list: the
 	// owner publishes there too, in order, with no goroutine in between.
 	// Set before the Process is shared, never changed.
 	group *notify.List[Event]
+	// tell, for a Group's member, is called with its name on each
+	// transition, for the members that depend on it; it never blocks.
+	tell func(name string)
 }
 
 // New validates spec and returns a stopped Process. Errors name the config
@@ -68,6 +73,9 @@ func New(spec Spec) (*Process, error) {
 	cfg, err := spec.resolve(DefaultKinds())
 	if err == nil {
 		err = containment{why: errors.New("a Process made by New runs in a process group; a Group's members get cgroups (GroupOptions.Containment)")}.check(cfg.resources)
+	}
+	if err == nil && len(cfg.dependsOn) > 0 {
+		err = config.Invalid("depends_on", cfg.dependsOn[0].name, "a Process made by New has no Group to depend on")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("agent %q: %w", spec.Identity(), err)
@@ -128,7 +136,7 @@ func (p *Process) Start(ctx context.Context) error {
 // and no live process is left in its group. When ctx ends first, it
 // escalates to SIGKILL at once. Stop on an idle agent returns nil.
 func (p *Process) Stop(ctx context.Context) error {
-	return p.call(ctx, request{kind: reqStop}, false)
+	return p.call(ctx, request{kind: reqStop}, p.sched.armed())
 }
 
 // Restart stops the running child as Stop does and starts a new one,
@@ -172,6 +180,16 @@ func (p *Process) CurrentRun() (run uint64, running bool) {
 // signature fits health.Subject.Unhealthy.
 func (p *Process) Unhealthy(ctx context.Context, run uint64, reason string) error {
 	return p.call(ctx, request{kind: reqUnhealthy, run: run, reason: reason}, false)
+}
+
+// Healthy reports that run (from CurrentRun) passed its health checks:
+// Status.Healthy becomes true, with a Running -> Running event
+// (ReasonHealthy), which is what a dependency's ConditionHealthy waits
+// for. Only the current Running run can be proven healthy (else
+// ErrNotApplicable); a new run starts unproven. Its signature fits
+// health.Subject.Healthy.
+func (p *Process) Healthy(ctx context.Context, run uint64) error {
+	return p.call(ctx, request{kind: reqHealthy, run: run}, false)
 }
 
 // Close stops the agent as Stop does and then closes what it holds
@@ -230,8 +248,13 @@ func (p *Process) call(ctx context.Context, r request, spawn bool) error {
 // and is seen in events and the Status): the non-blocking form of call
 // that Group.Launch uses. Requests taken are served in order.
 func (p *Process) launch(kind reqKind) error {
-	r := request{kind: kind, taken: make(chan struct{})}
-	l, err := p.deliver(context.Background(), &r, kind != reqStop)
+	return p.launchRequest(request{kind: kind})
+}
+
+// launchRequest is launch of a request with its arguments.
+func (p *Process) launchRequest(r request) error {
+	r.taken = make(chan struct{})
+	l, err := p.deliver(context.Background(), &r, r.kind != reqStop || p.sched.armed())
 	if l != nil {
 		select {
 		case <-r.taken: // its immediate part is done: a start is Starting
@@ -261,7 +284,7 @@ func (p *Process) deliver(ctx context.Context, r *request, spawn bool) (*loop, e
 		switch {
 		case l == nil && r.kind == reqStop:
 			return nil, nil
-		case l == nil && r.kind == reqUnhealthy:
+		case l == nil && (r.kind == reqUnhealthy || r.kind == reqHealthy):
 			return nil, fmt.Errorf("agent %q: %w: it is not running", p.name, ErrNotApplicable)
 		case l == nil && closed:
 			return nil, fmt.Errorf("agent %q: removed: %w", p.name, ErrNotFound)
@@ -339,7 +362,7 @@ func (p *Process) update(ctx context.Context, cfg *settings) error {
 		return fmt.Errorf("agent %q: %w", p.name, err)
 	}
 	p.mu.Lock()
-	if p.active == nil {
+	if p.active == nil && !p.sched.armed() {
 		p.cfg = cfg
 		p.status.Limits = cfg.resources
 		p.mu.Unlock()
@@ -383,7 +406,10 @@ const (
 	reqKill   // a Stop caller's ctx ended: SIGKILL now
 	reqUpdate // swap in new settings
 	reqUnhealthy
-	reqPause // a hand-over: see loop.pause
+	reqPause        // a hand-over: see loop.pause
+	reqDependencies // a dependency changed: see loop.onDependencies
+	reqScheduled    // a scheduled run is due
+	reqHealthy      // Healthy
 )
 
 type request struct {
@@ -391,8 +417,9 @@ type request struct {
 	sig      os.Signal
 	deadline time.Time // the caller's ctx deadline, zero if none
 	cfg      *settings // for reqUpdate
-	run      uint64    // for reqUnhealthy
+	run      uint64    // for reqUnhealthy, reqHealthy
 	reason   string    // for reqUnhealthy
+	due      time.Time // for reqScheduled: the moment the schedule was armed for
 	pause    *pauseRequest
 	reply    chan error
 	taken    chan struct{} // closed by the owner once it has handled r, if set

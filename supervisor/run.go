@@ -56,6 +56,7 @@ const (
 	killTriggered               // reported WATCHDOG=trigger: a failed run
 	killStopTimeout             // still alive StopTimeout after STOPPING=1: a failed run
 	killUnhealthy               // a health verdict: a failed run
+	killTaskTimeout             // a task past TaskSpec.Timeout: a failed run
 )
 
 // run is the current child and everything that lives and dies with it: the
@@ -80,6 +81,9 @@ type run struct {
 	unhealthy  string        // the verdict that is stopping it
 	// probeFailure is the Ready probe's last error at the start timeout.
 	probeFailure string
+	// depRuns are the runs of its dependencies the child started
+	// against (see dependencies.propagated).
+	depRuns map[string]uint64
 
 	ready       timer // Starting: Running after StartSeconds, or the start timeout
 	stable      timer // Running: clears the streak after ResetAfter
@@ -138,6 +142,8 @@ func (r *run) describe(e Exit, s *settings) Exit {
 		e.Err = fmt.Sprintf("stop timeout: still running %v after STOPPING=1", s.stopTimeout)
 	case killUnhealthy:
 		e.Err = "unhealthy: " + r.unhealthy
+	case killTaskTimeout:
+		e.Err = fmt.Sprintf("task timeout: still running after %v", s.task.timeout)
 	}
 	if r.notify != nil {
 		e.Errno, e.ExitStatus = r.said.errno, r.said.exitStatus

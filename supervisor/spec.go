@@ -160,6 +160,20 @@ type Spec struct {
 	// value discards them.
 	Logger logr.Logger `json:"-"`
 
+	// Task, when set, makes the agent a task that runs to completion,
+	// once or on a schedule (see TaskSpec).
+	Task *TaskSpec `json:"task,omitempty"`
+	// DependsOn names the agents of the same Group this one needs, each
+	// with the condition that must hold before it starts (`depends_on:
+	// {collector: ready, migrate: completed_successfully}`) and what its
+	// going down does to this one (see Dependency). The Group starts
+	// agents in dependency order, in parallel where independent, and
+	// StopAll stops them in reverse. Until its dependencies hold the
+	// agent is Waiting, with Status.WaitingFor saying for what. Unknown
+	// names, self-dependencies and cycles are refused by Apply and Add;
+	// New refuses any (a lone Process has no Group to depend on).
+	DependsOn map[string]Dependency `json:"depends_on,omitempty"`
+
 	// Attach lists what a Group keeps for this agent beside its child (see
 	// Attachment): opened when the agent is added, rebuilt when an
 	// attachment's Config changes, closed when it is removed.

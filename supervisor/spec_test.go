@@ -3,6 +3,7 @@ package supervisor
 import (
 	"encoding/json"
 	"errors"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -52,6 +53,16 @@ func TestNewRejectsBadSpecs(t *testing.T) {
 		}, "restart.backoff_max", "backoff_base"},
 		{"unknown user", func(s *Spec) { s.User = "no-such-user-here" }, "user", "no such user"},
 		{"unknown group", func(s *Spec) { s.Group = "no-such-group-here" }, "group", "no such group"},
+		{"bad condition", func(s *Spec) { s.DependsOn = map[string]Dependency{"b": {Condition: "up"}} }, "depends_on.b.condition", `"ready"`},
+		{"bad propagate", func(s *Spec) { s.DependsOn = map[string]Dependency{"b": {Propagate: "kill"}} }, "depends_on.b.propagate", `"restart"`},
+		{"self dependency", func(s *Spec) { s.DependsOn = map[string]Dependency{"a": {}} }, "depends_on.a", "itself"},
+		{"dependency without a Group", func(s *Spec) { s.DependsOn = map[string]Dependency{"b": {}} }, "depends_on", "no Group"},
+		{"task restart always", func(s *Spec) { s.Task = &TaskSpec{}; s.Restart.Policy = RestartAlways }, "restart.policy", "on-failure"},
+		{"task with notify", func(s *Spec) { s.Task = &TaskSpec{}; s.NotifyReady = true }, "notify_ready", "exits"},
+		{"bad schedule", func(s *Spec) { s.Task = &TaskSpec{Schedule: "every hour"} }, "task.schedule", "every hour"},
+		{"never due schedule", func(s *Spec) { s.Task = &TaskSpec{Schedule: "0 0 30 2 *"} }, "task.schedule", "never due"},
+		{"jitter without schedule", func(s *Spec) { s.Task = &TaskSpec{Jitter: config.Duration(time.Minute)} }, "task.jitter", "schedule"},
+		{"negative task timeout", func(s *Spec) { s.Task = &TaskSpec{Timeout: -1} }, "task.timeout", "negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -134,6 +145,43 @@ func TestSpecDecodeErrorsNameTheKey(t *testing.T) {
 		var s Spec
 		err := decode.Strict([]byte(doc), &s)
 		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("decode %q: %v, want an error containing %s", doc, err, want)
+		}
+	}
+}
+
+// depends_on takes a condition or a {condition, propagate} object; task
+// takes true or an object.
+func TestDependsOnAndTaskKeys(t *testing.T) {
+	doc := `name: exporter
+binary_path: /bin/true
+depends_on:
+  collector: ready
+  certs: {condition: completed_successfully, propagate: restart}
+task:
+  schedule: "@hourly"
+  jitter: 5m
+  timeout: 10m
+`
+	var s Spec
+	if err := decode.Strict([]byte(doc), &s); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]Dependency{"collector": {Condition: ConditionReady}, "certs": {Condition: ConditionCompletedSuccessfully, Propagate: PropagateRestart}}
+	if !maps.Equal(s.DependsOn, want) || s.Task == nil || *s.Task != (TaskSpec{Schedule: "@hourly", Jitter: config.Duration(5 * time.Minute), Timeout: config.Duration(10 * time.Minute)}) {
+		t.Fatalf("decoded depends_on %v, task %+v", s.DependsOn, s.Task)
+	}
+	var plain Spec
+	if err := decode.Strict([]byte("name: setup\nbinary_path: /bin/true\ntask: true\n"), &plain); err != nil || plain.Task == nil || *plain.Task != (TaskSpec{}) {
+		t.Fatalf("task: true: %v, %+v", err, plain.Task)
+	}
+	for doc, want := range map[string]string{
+		"name: a\ntask: false\n":                               "leave the key out",
+		"name: a\ntask: {every: 5m}\n":                         `unknown field "every"`,
+		"name: a\ndepends_on: {b: {condition: ready, x: 1}}\n": `unknown field "x"`,
+	} {
+		var s Spec
+		if err := decode.Strict([]byte(doc), &s); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("decode %q: %v, want an error containing %s", doc, err, want)
 		}
 	}

@@ -13,20 +13,26 @@ import (
 //	Starting, Running --Stop--> Stopping --reaped--> Stopped
 //	Backoff --restart limit, prevent code, spawn error on Start--> Failed
 //	Failed --RetryFailedAfter--> Backoff
+//	Stopped, Backoff --dependencies not met (Spec.DependsOn)--> Waiting
+//	Waiting --dependencies met--> Starting
+//	Stopped --Start of a scheduled task--> Waiting --due--> Starting
+//	Starting --a task exits with success--> Completed
 type State int
 
 // The states. Stopped is the zero value.
 const (
-	Stopped  State = iota // initial, or after a requested stop
-	Starting              // spawned; start criterion not yet met
-	Running               // start criterion met
-	Stopping              // stop escalation under way
-	Backoff               // died unrequested; restart scheduled
-	Exited                // died, and the policy says no restart
-	Failed                // gave up: restart limit, prevent code or spawn error
+	Stopped   State = iota // initial, or after a requested stop
+	Starting               // spawned; start criterion not yet met
+	Running                // start criterion met
+	Stopping               // stop escalation under way
+	Backoff                // died unrequested; restart scheduled
+	Exited                 // died, and the policy says no restart
+	Failed                 // gave up: restart limit, prevent code or spawn error
+	Waiting                // held back until its dependencies hold, or a scheduled task's next run
+	Completed              // a task's run exited with success
 )
 
-var stateNames = [...]string{"stopped", "starting", "running", "stopping", "backoff", "exited", "failed"}
+var stateNames = [...]string{"stopped", "starting", "running", "stopping", "backoff", "exited", "failed", "waiting", "completed"}
 
 // String returns the lower-case name, e.g. "running".
 func (s State) String() string {

@@ -46,6 +46,15 @@ type Status struct {
 	Boundary string `json:"boundary,omitempty"`
 	// Limits are the agent's resource limits in force (zero: none).
 	Limits Resources `json:"limits,omitzero"`
+	// WaitingFor says, while Waiting for dependencies, which of them do
+	// not hold yet and where each is: "collector (ready): starting".
+	WaitingFor string `json:"waiting_for,omitempty"`
+	// NextRunAt is when a scheduled task's next run is due (jitter
+	// included); zero when none is armed.
+	NextRunAt time.Time `json:"next_run_at,omitzero"`
+	// Healthy is true once the current run was reported healthy
+	// (Process.Healthy); a new run starts unproven.
+	Healthy bool `json:"healthy,omitempty"`
 }
 
 // Exit describes how a child ended.

@@ -46,8 +46,12 @@ type settings struct {
 	backoff          backoff.Policy
 	stdout, stderr   io.Writer
 	tailBytes        int
-	resources        Resources // applied to the agent's cgroup, in place
-	log              logr.Logger
+	resources        Resources     // applied to the agent's cgroup, in place
+	task             *taskSettings // nil for an agent meant to run
+	// dependsOn is Spec.DependsOn; deps, which a Group sets, judges it.
+	dependsOn []dependency
+	deps      *dependencies
+	log       logr.Logger
 	// restartAt, when set (by a Group with a restart budget), returns the
 	// earliest moment an automatic restart due at the given time may run.
 	restartAt func(due time.Time) time.Time
@@ -161,9 +165,18 @@ func (s Spec) resolveValue(kinds map[string]Kind) (settings, error) {
 	out.maxRestarts = cmp.Or(s.Restart.MaxRestarts, DefaultMaxRestarts)
 	out.tailBytes = cmp.Or(s.TailBytes, DefaultTailBytes)
 
+	if err := s.resolveTask(&out); err != nil {
+		return settings{}, err
+	}
+	if out.dependsOn, err = resolveDependencies(s.DependsOn, out.name); err != nil {
+		return settings{}, err
+	}
 	switch s.Restart.Policy {
 	case "":
 		out.policy = RestartAlways
+		if out.task != nil {
+			out.policy = RestartOnFailure
+		}
 	case RestartAlways, RestartOnFailure, RestartNever:
 		out.policy = s.Restart.Policy
 	default:

@@ -53,6 +53,7 @@ func main() {
 		statuses    = flag.Int("notify-statuses", 0, "after READY=1, send this many STATUS= messages as fast as the socket takes them, then print \"sent N statuses\"")
 		configFile  = flag.String("config", "", "load this file at start and on SIGHUP; exit 3 unless it holds \"valid: true\"")
 		stamp       = flag.String("restart-stamp", "", "when -after elapses, write the time to this file just before exiting; at start, append the time since the stamp a previous run left (the exit-to-restart latency, in ns) to FILE.lat")
+		times       = flag.String("times", "", "append \"start\", \"ready\" (just before READY=1), \"term\" (on SIGTERM) and \"exit\" lines with the UNIXNANO time to this file")
 		seqSplit    = flag.Bool("seq-split", false, "with -seq-dir, write each line in two writes, -every apart, so a reader often holds half a line")
 		seqDir      = flag.String("seq-dir", "", "print \"seq PID N UNIXNANO\" lines to stdout every -every (10ms if unset) for as long as it runs, recording after each the N last written in DIR/PID; grandchildren do the same on the same stdout")
 	)
@@ -77,6 +78,7 @@ func main() {
 		signal.Reset(syscall.SIGHUP)
 	}
 	writeFile(*pidFile, strconv.Itoa(os.Getpid())+"\n")
+	appendTime(*times, "start")
 	recordRestartLatency(*stamp)
 	loadConfig(*configFile)
 	if *fork > 0 {
@@ -120,6 +122,7 @@ func main() {
 			if *printReady {
 				fmt.Printf("ready-sent %d\n", time.Now().UnixNano())
 			}
+			appendTime(*times, "ready")
 			c.Write([]byte("STATUS=warming up\nREADY=1"))
 			for i := 1; i <= *statuses; i++ {
 				if _, err := c.Write([]byte("STATUS=working " + strconv.Itoa(i))); err != nil {
@@ -158,6 +161,7 @@ func main() {
 		select {
 		case <-deadline:
 			writeFile(*stamp, strconv.FormatInt(time.Now().UnixNano(), 10))
+			appendTime(*times, "exit")
 			if *crashBig > 0 {
 				os.Stderr.WriteString(strings.Repeat("x", *crashBig-len("crash\n")) + "crash\n")
 			}
@@ -172,6 +176,7 @@ func main() {
 				fmt.Println("reloaded")
 				tell("READY=1")
 			case syscall.SIGTERM:
+				appendTime(*times, "term")
 				if !*ignoreTerm {
 					fmt.Println("terminating")
 					time.Sleep(*termDelay)
@@ -180,6 +185,20 @@ func main() {
 			}
 		}
 	}
+}
+
+// appendTime appends "what UNIXNANO" to path, if set: the agent's own
+// account of when things happened, for tests of ordering.
+func appendTime(path, what string) {
+	if path == "" {
+		return
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		fail(err)
+	}
+	fmt.Fprintf(f, "%s %d\n", what, time.Now().UnixNano())
+	f.Close()
 }
 
 // loadConfig stands in for an agent reading its config: a config without

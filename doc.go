@@ -41,7 +41,7 @@
 //	if err != nil { ... }          // bad input is reported here, naming the field
 //	if err := p.Start(ctx); err != nil { ... }
 //	checker, _ := health.NewChecker(health.Config{},
-//		health.Subject{Run: p.CurrentRun, Unhealthy: p.Unhealthy}, // the verdict goes through the restart decision
+//		health.Subject{Run: p.CurrentRun, Unhealthy: p.Unhealthy, Healthy: p.Healthy}, // the verdict goes through the restart decision
 //		health.Check{Name: "metrics", Probe: health.HTTPGet("http://127.0.0.1:9100/metrics")})
 //	go checker.Run(ctx)
 //	defer p.Stop(context.Background())

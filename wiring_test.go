@@ -2,8 +2,10 @@ package tend_test
 
 import (
 	"context"
+	"errors"
 	"net"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -57,7 +59,7 @@ func TestReadmeHealthWiring(t *testing.T) {
 		p, _ := g.Get(name)
 		c, err := health.NewChecker(health.Config{Interval: config.Duration(50 * time.Millisecond),
 			Timeout: config.Duration(20 * time.Millisecond), FailureThreshold: 2, Grace: config.Duration(500 * time.Millisecond)},
-			health.Subject{Run: p.CurrentRun, Unhealthy: p.Unhealthy},
+			health.Subject{Run: p.CurrentRun, Unhealthy: p.Unhealthy, Healthy: p.Healthy},
 			health.Check{Name: "probe", Probe: probe})
 		if err != nil {
 			t.Fatal(err)
@@ -109,5 +111,61 @@ func TestReadmeHealthWiring(t *testing.T) {
 	}
 	if p, _ := g.Get("crashloop"); p.Status().Restarts != 3 {
 		t.Errorf("crashloop restarts %d, want its own limit of 3", p.Status().Restarts)
+	}
+}
+
+// A dependency's "healthy" condition is met by the Checker the host
+// attaches to it: the dependent waits while the probe fails, and starts
+// once the Checker proves the dependency's run healthy.
+func TestHealthyConditionFollowsTheChecker(t *testing.T) {
+	var healthyNow atomic.Bool
+	checker := supervisor.Attachment{Name: "health", Open: func(ctx context.Context, p *supervisor.Process) (func(), error) {
+		c, err := health.NewChecker(health.Config{Interval: config.Duration(20 * time.Millisecond), Timeout: config.Duration(10 * time.Millisecond), Grace: config.Duration(20 * time.Millisecond), FailureThreshold: 1000},
+			health.Subject{Run: p.CurrentRun, Unhealthy: p.Unhealthy, Healthy: p.Healthy},
+			health.Check{Name: "db", Probe: health.ProbeFunc(func(context.Context) error {
+				if !healthyNow.Load() {
+					return errors.New("not accepting connections yet")
+				}
+				return nil
+			})})
+		if err != nil {
+			return nil, err
+		}
+		done := make(chan struct{})
+		go func() { c.Run(ctx); close(done) }()
+		return func() { <-done }, nil
+	}}
+	specs := []supervisor.Spec{
+		{Name: "db", Path: agentPath, StartSeconds: config.Duration(50 * time.Millisecond), Attach: []supervisor.Attachment{checker}},
+		{Name: "app", Path: agentPath, DependsOn: map[string]supervisor.Dependency{"db": {Condition: supervisor.ConditionHealthy}}},
+	}
+	g, err := supervisor.NewGroup(supervisor.GroupOptions{Logger: testr.New(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close(context.Background()) //nolint:errcheck // the test's own cleanup
+	if _, err := g.Launch(context.Background(), specs); err != nil {
+		t.Fatal(err)
+	}
+	db, _ := g.Get("db")
+	app, _ := g.Get("app")
+	waitUntil(t, "db running", func() bool { return db.Status().State == supervisor.Running })
+	time.Sleep(200 * time.Millisecond) // several probe failures: the app must still wait
+	if st := app.Status(); st.State != supervisor.Waiting || !strings.Contains(st.WaitingFor, "db (healthy): running") || db.Status().Healthy {
+		t.Fatalf("app %v waiting for %q, db healthy %v; want the app waiting for an unproven db", st.State, st.WaitingFor, db.Status().Healthy)
+	}
+	healthyNow.Store(true)
+	waitUntil(t, "app running", func() bool { return app.Status().State == supervisor.Running })
+	if !db.Status().Healthy {
+		t.Fatal("the app started but the db is not marked healthy")
+	}
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
 	}
 }

@@ -91,6 +91,11 @@ type Subject struct {
 	// failing probes as reason. It runs on the Checker's goroutine: no
 	// probe runs until it returns.
 	Unhealthy func(ctx context.Context, run uint64, reason string) error
+	// Healthy, if set, is told once per run that the run is proven
+	// healthy: every probe passed SuccessThreshold checks in a row in it
+	// (with tend, supervisor.Process.Healthy, which a dependency's
+	// "healthy" condition waits for). It runs on the Checker's goroutine.
+	Healthy func(ctx context.Context, run uint64) error
 }
 
 // ProbeReport is the state of one probe.
@@ -118,6 +123,9 @@ type Report struct {
 	Probes []ProbeReport `json:"probes"` // in the order the checks were given
 	// Verdicts counts the unhealthy verdicts the Subject took.
 	Verdicts int `json:"verdicts"`
+	// Proven is true once every probe has passed SuccessThreshold checks
+	// in a row in the run judged; a new run starts unproven.
+	Proven bool `json:"proven,omitempty"`
 }
 
 // Reason lists the failing probes and their last errors, as a verdict
@@ -254,8 +262,14 @@ func (c *Checker) Run(ctx context.Context) error {
 		case r := <-results:
 			running[r.index] = false
 			inFlight--
-			if c.record(r) && c.subject.Unhealthy != nil {
+			turnedUnhealthy, proven := c.record(r)
+			if turnedUnhealthy && c.subject.Unhealthy != nil {
 				c.act(ctx, tick)
+			}
+			if proven && c.subject.Healthy != nil {
+				if err := c.subject.Healthy(ctx, r.run); err != nil {
+					c.log.Info("healthy run not taken", "run", r.run, "reason", err.Error())
+				}
 			}
 		}
 	}
@@ -291,7 +305,7 @@ func (c *Checker) judgedRun() uint64 {
 func (c *Checker) restart(run uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.report.Run, c.report.Applicable, c.report.Healthy = run, true, true
+	c.report.Run, c.report.Applicable, c.report.Healthy, c.report.Proven = run, true, true, false
 	for i := range c.report.Probes {
 		p := &c.report.Probes[i]
 		p.Healthy, p.Successes, p.Failures = true, 0, 0
@@ -299,12 +313,12 @@ func (c *Checker) restart(run uint64) {
 }
 
 // record applies one result and reports whether the agent as a whole just
-// turned unhealthy.
-func (c *Checker) record(r result) (turnedUnhealthy bool) {
+// turned unhealthy, or was just proven healthy.
+func (c *Checker) record(r result) (turnedUnhealthy, proven bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if r.run != c.report.Run || !c.report.Applicable {
-		return false // a result about a run that is over
+		return false, false // a result about a run that is over
 	}
 	p := &c.report.Probes[r.index]
 	p.LastCheck = r.at
@@ -324,8 +338,11 @@ func (c *Checker) record(r result) (turnedUnhealthy bool) {
 			p.Healthy = false
 		}
 	}
+	if !c.report.Proven && r.err == nil && c.allPassed() {
+		c.report.Proven, proven = true, true
+	}
 	if p.Healthy == wasHealthy {
-		return false
+		return false, proven
 	}
 	p.LastChange = r.at
 	c.subs.Publish(Event{Probe: p.Name, Healthy: p.Healthy, Err: p.LastError, Time: r.at})
@@ -335,7 +352,18 @@ func (c *Checker) record(r result) (turnedUnhealthy bool) {
 	}
 	turnedUnhealthy = c.report.Healthy && !overall
 	c.report.Healthy = overall
-	return turnedUnhealthy
+	return turnedUnhealthy, proven
+}
+
+// allPassed reports whether every probe has SuccessThreshold successes
+// in a row; c.mu must be held.
+func (c *Checker) allPassed() bool {
+	for _, q := range c.report.Probes {
+		if q.Successes < c.cfg.SuccessThreshold {
+			return false
+		}
+	}
+	return true
 }
 
 // act gives the Subject the verdict, then the agent Grace before the next

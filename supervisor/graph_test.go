@@ -310,3 +310,39 @@ func TestShortProgramNeedsTask(t *testing.T) {
 		t.Fatalf("a task with restart always: %v", err)
 	}
 }
+
+// With a Store, a scheduled run that came due while the host was down
+// runs once when the next host starts the task; one not yet due waits.
+func TestScheduledTaskRunsWhatTheStoreSaysWasMissed(t *testing.T) {
+	truth, err := exec.LookPath("true")
+	if err != nil {
+		t.Skip(err)
+	}
+	store, err := NewFileStore(filepath.Join(t.TempDir(), "state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	for name, last := range map[string]time.Time{"missed": now.Add(-2 * time.Hour), "recent": now.Add(-10 * time.Minute)} {
+		if err := store.Put(Record{Name: name, State: Completed, StartedAt: last, UpdatedAt: last}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g := newGroup(t, GroupOptions{Store: store})
+	var specs []Spec
+	for _, name := range []string{"missed", "recent"} {
+		specs = append(specs, Spec{Name: name, Path: truth, Task: &TaskSpec{Schedule: "@every 1h"}})
+	}
+	if _, err := g.Apply(ctxTimeout(t, 10*time.Second), specs); err != nil {
+		t.Fatal(err)
+	}
+	waitStates(t, g, map[string]State{"missed": Completed, "recent": Waiting})
+	missed, _ := g.Get("missed")
+	if st := missed.Status(); st.StartedAt.Before(now) || st.NextRunAt.Sub(st.StartedAt) < 59*time.Minute {
+		t.Fatalf("missed: started %v, next run %v; want a run now and the next in an hour", st.StartedAt, st.NextRunAt)
+	}
+	recent, _ := g.Get("recent")
+	if st := recent.Status(); st.Run != 0 || !st.NextRunAt.Equal(now.Add(50*time.Minute).Round(time.Second)) && !st.NextRunAt.Equal(now.Add(50*time.Minute).Truncate(time.Second)) {
+		t.Fatalf("recent: run %d, next %v; want no run yet, the next an hour after the last (%v)", st.Run, st.NextRunAt, now.Add(50*time.Minute))
+	}
+}

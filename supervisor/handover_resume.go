@@ -243,6 +243,9 @@ func (p *Process) resume(ia *inheritedAgent) handoverOutcome {
 	}
 	l.restart.rearm(a.RestartAt)
 	l.retry.rearm(a.RetryAt)
+	if ts := p.cfg.task; ts != nil && ts.schedule != nil && !st.NextRunAt.IsZero() {
+		l.armScheduleAt(st.NextRunAt, st.NextRunAt) // the schedule's own time is not handed over: at most one jitter of drift
+	}
 	l.startAfter = a.StartAfter
 	outcome := resumedSame
 	if l.cur != nil && l.cur.digest() != p.cfg.contract.digest() {

@@ -78,10 +78,12 @@ func (l *loop) startSchedule(r request) {
 		l.clearCounters()
 	}
 	l.retry.stop()
-	now := time.Now()
-	last := l.st.StartedAt
-	l.armSchedule(l.cfg.task.schedule.Next(now))
-	if !last.IsZero() && !l.cfg.task.schedule.Next(last).After(now) {
+	now, last := time.Now(), l.st.StartedAt
+	if last.IsZero() { // never ran: the schedule starts now
+		last = now
+	}
+	l.armSchedule(l.nextDue(last, now)) // from the last run, so "@every 1h" keeps its pace across a restart
+	if !l.cfg.task.schedule.Next(last).After(now) {
 		l.cfg.log.Info("a scheduled run came due while the task was not running; running it now", "lastRun", last)
 		l.spawn(ReasonMissedRun, false)
 		return
@@ -95,6 +97,11 @@ func (l *loop) armSchedule(due time.Time) {
 	if j := l.cfg.task.jitter; j > 0 {
 		at = at.Add(rand.N(j))
 	}
+	l.armScheduleAt(due, at)
+}
+
+// armScheduleAt arms the schedule to fire at at for the run due at due.
+func (l *loop) armScheduleAt(due, at time.Time) {
 	l.st.NextRunAt = at
 	p := l.p
 	p.sched.arm(due, at, func(at time.Time) {

@@ -116,7 +116,7 @@ func TestShippedConfigsDecode(t *testing.T) {
 		t.Fatalf("exporters.yaml: %v (%d agents)", err, len(c.Agents))
 	}
 	d, err := prepareDemo(t.TempDir())
-	if err != nil || len(d.Agents) != 4 {
+	if err != nil || len(d.Agents) != 8 {
 		t.Fatalf("demo config: %v (%d agents)", err, len(d.Agents))
 	}
 }

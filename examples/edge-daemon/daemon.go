@@ -234,7 +234,7 @@ func (d *daemon) healthAttachment(a agentConfig, view *healthView) supervisor.At
 		checks, err := hc.Checks(func() int { return p.Status().PID }, hb)
 		var checker *health.Checker
 		if err == nil {
-			checker, err = health.NewChecker(hc.Config, health.Subject{Run: p.CurrentRun, Unhealthy: p.Unhealthy}, checks...)
+			checker, err = health.NewChecker(hc.Config, health.Subject{Run: p.CurrentRun, Unhealthy: p.Unhealthy, Healthy: p.Healthy}, checks...)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("health checks: %w", err)

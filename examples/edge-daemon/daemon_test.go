@@ -19,6 +19,7 @@ import (
 
 	"github.com/tend-dev/tend/internal/procfs"
 	"github.com/tend-dev/tend/internal/testagent"
+	"github.com/tend-dev/tend/supervisor"
 	"go.uber.org/goleak"
 )
 
@@ -608,5 +609,38 @@ func copyFile(t *testing.T, from, to string) {
 	}
 	if err := os.WriteFile(to, data, 0o755); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The demo's one-shot setup task completes, the chain behind it starts in
+// order (the collector once setup completed, the shipper once the
+// collector is ready) and the hourly task waits for its next run.
+func TestDemoRunsSetupChainAndHourlyTask(t *testing.T) {
+	d := startDaemonWith(t, "-listen", "127.0.0.1:0", "-data", t.TempDir())
+	d.waitAgents(t, "setup completed, collector and shipper running, inventory waiting", func(a map[string]agentJSON) bool {
+		return a["setup"].State == "completed" && a["collector"].State == "running" && a["shipper"].State == "running" && a["inventory"].State == "waiting"
+	})
+	resp, err := http.Get("http://" + d.addr + "/agents")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var list []supervisor.Status
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+		t.Fatal(err)
+	}
+	st := map[string]supervisor.Status{}
+	for _, s := range list {
+		st[s.Name] = s
+	}
+	setup, collector, shipper, inventory := st["setup"], st["collector"], st["shipper"], st["inventory"]
+	if setup.LastExit == nil || setup.LastExit.Code != 0 || !collector.StartedAt.After(setup.LastExit.Time) {
+		t.Errorf("setup exit %+v, collector started %v: want the collector after setup's successful exit", setup.LastExit, collector.StartedAt)
+	}
+	if !shipper.StartedAt.After(collector.StartedAt.Add(2 * time.Second)) {
+		t.Errorf("shipper started %v, collector %v: want the shipper after the collector's 2s start", shipper.StartedAt, collector.StartedAt)
+	}
+	if until := time.Until(inventory.NextRunAt); until <= 0 || until > 65*time.Minute || inventory.Run != 0 {
+		t.Errorf("inventory: run %d, next run in %v; want none yet, one within the hour (plus jitter)", inventory.Run, until)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -40,6 +41,19 @@ func prepareDemo(dataDir string) (daemonConfig, error) {
 
 // runDemoAgent is the daemon's binary acting as one of the demo agents.
 func runDemoAgent(mode string) int {
+	switch mode { // the tasks: they do their job and exit
+	case "setup":
+		if err := os.MkdirAll(os.Getenv("DEMO_SPOOL"), 0o755); err != nil {
+			fmt.Fprintln(os.Stderr, "setup:", err)
+			return 1
+		}
+		fmt.Println("setup: spool directory ready")
+		return 0
+	case "inventory":
+		host, _ := os.Hostname()
+		fmt.Printf("inventory: host %s, %d CPUs, scanned at %s\n", host, runtime.NumCPU(), time.Now().Format(time.RFC3339))
+		return 0
+	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	beats := startBeating(os.Getenv("DEMO_SOCKET"))
@@ -59,6 +73,10 @@ func runDemoAgent(mode string) int {
 		case "healthy":
 			fmt.Printf("working: batch %d shipped\n", i)
 			beats <- true
+		case "collector":
+			fmt.Printf("collecting: %d samples buffered\n", i*100)
+		case "shipper":
+			fmt.Printf("shipping: batch %d sent to the collector\n", i)
 		case "crasher":
 			fmt.Printf("working: step %d of %d\n", i, crashAt)
 			if i == crashAt {

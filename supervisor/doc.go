@@ -168,6 +168,42 @@
 // (Spec.Attach: a health checker, a heartbeat server) is opened, rebuilt
 // and closed with the agent; Close ends it all at shutdown.
 //
+// # Tasks, dependencies and schedules
+//
+// A Spec with Task set is a task: a program whose successful exit is its
+// goal (systemd's Type=oneshot). It is Starting while it runs, Completed
+// once it exits with success, and Start returns nil then; a failed run
+// goes through the restart policy (on-failure unless set; always is
+// refused), the backoff and the restart limit as a crash does, and
+// TaskSpec.Timeout kills a run that takes too long. With
+// TaskSpec.Schedule (cron syntax or "@every 5m") Start arms the schedule
+// and returns; each due run starts the task, a run due while the last
+// one (or its retries) is under way is skipped, so runs never overlap,
+// jitter spreads a fleet, Restart runs it now and Stop disarms it. While
+// idle a scheduled task costs one runtime timer and no goroutine. With a
+// Group's Store a run that came due while the host was down runs once at
+// the next Start.
+//
+// A Group's member may depend on others (Spec.DependsOn): each dependency
+// names a condition (started, ready, healthy, completed,
+// completed_successfully) that must hold before the member starts, and
+// what the dependency going down does to it (Propagation: nothing,
+// restart with it as Erlang's rest_for_one, or stop while it is down for
+// good as systemd's BindsTo=). Every start of the member (Start, an
+// automatic restart, a scheduled run) passes the same gate: until the
+// conditions hold the member is Waiting, Status.WaitingFor naming each
+// dependency not met and where it is; a dependency that cannot come up
+// by itself (Failed, Exited, disabled) fails the Start callers with that
+// reason, and the member still waits, so it starts when the dependency
+// is fixed. The gate is asked again whenever a dependency changes state,
+// so StartAll and Apply start agents in dependency order, independent
+// ones in parallel, with no ordering pass of their own; StopAll stops
+// them in reverse order under its one deadline. Unknown names,
+// self-dependencies and cycles ("a -> b -> a") reject the whole Apply;
+// Add wants the dependencies added first and Remove refuses an agent
+// others need. Dependencies and schedules are supervision, not the
+// child's contract: Apply changes them in place, restarting nothing.
+//
 // # Hand-over across exec
 //
 // Group.Handover upgrades the host without restarting its agents, as
@@ -202,8 +238,10 @@
 //
 // Health verdicts are the supervisor's: Unhealthy(run, reason) stops a
 // Running child of that run and its exit goes through the restart
-// decision like a crash; health.Subject{Run: p.CurrentRun, Unhealthy:
-// p.Unhealthy} wires a health.Checker to it.
+// decision like a crash; Healthy(run) marks a run proven healthy (what a
+// dependency's healthy condition waits for); health.Subject{Run:
+// p.CurrentRun, Unhealthy: p.Unhealthy, Healthy: p.Healthy} wires a
+// health.Checker to both.
 //
 // Specs decode from the YAML or JSON users already write (binary_path,
 // work_dir, restart: {policy, max_retries, backoff_base, backoff_max}), and

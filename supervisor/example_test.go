@@ -102,3 +102,38 @@ func ExampleGroup_Apply() {
 	// logs running
 	// metrics running
 }
+
+// A one-shot setup task, an agent that needs it completed, and a scheduled
+// task: Apply returns once the setup has completed and the collector is
+// ready, while the scheduled task waits for its first run.
+func ExampleSpec_dependsOn() {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	g, err := supervisor.NewGroup(supervisor.GroupOptions{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	ctx := context.Background()
+	defer g.Close(ctx)
+	specs := []supervisor.Spec{
+		{Name: "setup", Path: sh, Args: []string{"-c", "exit 0"}, Task: &supervisor.TaskSpec{Timeout: config.Duration(time.Minute)}},
+		{Name: "collector", Path: sh, Args: []string{"-c", "exec sleep 100"}, StartSeconds: config.Duration(10 * time.Millisecond),
+			DependsOn: map[string]supervisor.Dependency{"setup": {Condition: supervisor.ConditionCompletedSuccessfully}}},
+		{Name: "inventory", Path: sh, Args: []string{"-c", "exit 0"}, Task: &supervisor.TaskSpec{Schedule: "@hourly"}},
+	}
+	if _, err := g.Apply(ctx, specs); err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, st := range g.List() {
+		fmt.Println(st.Name, st.State, !st.NextRunAt.IsZero())
+	}
+	// Output:
+	// collector running false
+	// inventory waiting true
+	// setup completed false
+}

@@ -85,15 +85,19 @@ func (d *Dependency) UnmarshalJSON(b []byte) error {
 		*d = Dependency{Condition: Condition(name)}
 		return nil
 	}
-	type plain Dependency
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	var v plain
-	if err := dec.Decode(&v); err != nil {
+	type plain Dependency // without this method
+	if err := decodeObject(b, (*plain)(d)); err != nil {
 		return fmt.Errorf("dependency %s: want a condition such as \"ready\" or {condition, propagate}: %w", b, err)
 	}
-	*d = Dependency(v)
 	return nil
+}
+
+// decodeObject decodes the JSON object b into v, refusing unknown keys
+// (the short forms above cannot go through decode.Strict's own check).
+func decodeObject(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
 }
 
 // check validates d as the dependency on name.

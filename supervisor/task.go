@@ -1,7 +1,6 @@
 package supervisor
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -49,14 +48,10 @@ func (t *TaskSpec) UnmarshalJSON(b []byte) error {
 		*t = TaskSpec{}
 		return nil
 	}
-	type plain TaskSpec
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	var v plain
-	if err := dec.Decode(&v); err != nil {
+	type plain TaskSpec // without this method
+	if err := decodeObject(b, (*plain)(t)); err != nil {
 		return fmt.Errorf("task %s: want true or {timeout, schedule, jitter}: %w", b, err)
 	}
-	*t = TaskSpec(v)
 	return nil
 }
 

@@ -346,3 +346,28 @@ func TestScheduledTaskRunsWhatTheStoreSaysWasMissed(t *testing.T) {
 		t.Fatalf("recent: run %d, next %v; want no run yet, the next an hour after the last (%v)", st.Run, st.NextRunAt, now.Add(50*time.Minute))
 	}
 }
+
+// Apply changes dependencies and schedules in place: the agents whose
+// depends_on or schedule changed are Updated and keep their child.
+func TestApplyChangesDependenciesInPlace(t *testing.T) {
+	g := newGroup(t, GroupOptions{})
+	b := groupSpec(t, "b")
+	b.DependsOn = map[string]Dependency{"a": {Condition: ConditionReady}}
+	if _, err := g.Apply(ctxTimeout(t, 10*time.Second), []Spec{groupSpec(t, "a"), b}); err != nil {
+		t.Fatal(err)
+	}
+	before := g.List()
+	b.DependsOn = map[string]Dependency{"a": {Condition: ConditionStarted, Propagate: PropagateStop}}
+	res, err := g.Apply(ctxTimeout(t, 10*time.Second), []Spec{groupSpec(t, "a"), b})
+	if err != nil || len(res.Updated) != 1 || res.Updated[0] != "b" || len(res.Restarted) != 0 {
+		t.Fatalf("Apply: %+v, %v; want b updated in place", res, err)
+	}
+	if after := g.List(); after[0].PID != before[0].PID || after[1].PID != before[1].PID {
+		t.Fatalf("PIDs changed: %v -> %v", before, after)
+	}
+	// The new propagation is in force: stopping a now stops b.
+	if err := g.Stop(ctxTimeout(t, 10*time.Second), "a"); err != nil {
+		t.Fatal(err)
+	}
+	waitStates(t, g, map[string]State{"b": Waiting})
+}

@@ -355,10 +355,7 @@ func (l *loop) onReady() {
 		n.resetKeepalive(time.Now())
 		r.dog.after(r.watchdog)
 	}
-	for _, w := range l.startWaiters {
-		w <- nil
-	}
-	l.startWaiters = nil
+	l.answerStartWaiters()
 	l.reloadPending()
 }
 
@@ -490,6 +487,14 @@ func (l *loop) enterFailed(reason Reason, exits []Exit) {
 		l.retry.at(l.st.NextRestartAt)
 	}
 	l.set(Failed, reason, exits)
+}
+
+// answerStartWaiters tells the Start callers the agent got there.
+func (l *loop) answerStartWaiters() {
+	for _, w := range l.startWaiters {
+		w <- nil
+	}
+	l.startWaiters = nil
 }
 
 func (l *loop) failStartWaiters(cause error) {

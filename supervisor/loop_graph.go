@@ -54,10 +54,7 @@ func (l *loop) onCompleted(e Exit) {
 	l.st.Streak = 0
 	l.cfg.log.Info("task completed", "ran", e.Ran.String())
 	l.set(Completed, ReasonCompleted, nil)
-	for _, w := range l.startWaiters {
-		w <- nil
-	}
-	l.startWaiters = nil
+	l.answerStartWaiters()
 }
 
 // onTaskTimeout kills a task's run that outlived TaskSpec.Timeout; its

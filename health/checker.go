@@ -108,6 +108,13 @@ type ProbeReport struct {
 	Successes  int       `json:"successes"`            // consecutive successes
 	Failures   int       `json:"failures"`             // consecutive failures
 	LastChange time.Time `json:"last_change,omitzero"` // when Healthy last flipped
+	// Checks and CheckFailures count every check that ended, and those
+	// that failed, over the Checker's life (every run of the agent);
+	// CheckTime is the time they took in all, LastDuration the latest's.
+	Checks        int64         `json:"checks"`
+	CheckFailures int64         `json:"check_failures"`
+	CheckTime     time.Duration `json:"check_time"`
+	LastDuration  time.Duration `json:"last_duration"`
 }
 
 // Report is a Checker's state: healthy when the agent can be judged and
@@ -215,7 +222,8 @@ type result struct {
 	index int
 	run   uint64 // the run probed
 	err   error
-	at    time.Time
+	at    time.Time     // when it ended
+	took  time.Duration // how long it took
 }
 
 // Run checks until ctx ends, then waits for running probes (which ctx
@@ -255,7 +263,9 @@ func (c *Checker) Run(ctx context.Context) error {
 				go func() {
 					pctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout.Std())
 					defer cancel()
-					results <- result{index: i, run: run, err: ch.Probe.Check(pctx), at: time.Now()}
+					began := time.Now()
+					err := ch.Probe.Check(pctx)
+					results <- result{index: i, run: run, err: err, at: time.Now(), took: time.Since(began)}
 				}()
 			}
 			tick.Reset(c.cfg.Interval.Std())
@@ -317,10 +327,16 @@ func (c *Checker) restart(run uint64) {
 func (c *Checker) record(r result) (turnedUnhealthy, proven bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	p := &c.report.Probes[r.index]
+	p.Checks++
+	p.CheckTime += r.took
+	p.LastDuration = r.took
+	if r.err != nil {
+		p.CheckFailures++
+	}
 	if r.run != c.report.Run || !c.report.Applicable {
 		return false, false // a result about a run that is over
 	}
-	p := &c.report.Probes[r.index]
 	p.LastCheck = r.at
 	wasHealthy := p.Healthy
 	if r.err == nil {

@@ -10,6 +10,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/go-logr/logr/funcr"
 	"github.com/tend-dev/tend/config"
 )
 
@@ -148,5 +149,63 @@ func TestCheckerFollowsRuns(t *testing.T) {
 		if !slices.Equal(probes, []time.Duration{20 * s, 80 * s}) || !slices.Equal(verdicts, wantVerdicts) {
 			t.Fatalf("probes at %v, verdicts %q; want [20s 1m20s] and %q", probes, verdicts, wantVerdicts)
 		}
+	})
+}
+
+// The totals per probe, in virtual time: every check counted, the failed
+// ones apart, and the time they took (each probe sleeps 200ms, the
+// failing ones 700ms); a Checker whose agent is not running checks
+// nothing and logs nothing, however many ticks go by.
+func TestProbeTotalsAndSilenceWhileStopped(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		n, running := 0, true
+		probe := ProbeFunc(func(context.Context) error {
+			mu.Lock()
+			n++
+			fail := n%3 == 0
+			mu.Unlock()
+			if fail {
+				time.Sleep(700 * time.Millisecond)
+				return errors.New("slow and wrong")
+			}
+			time.Sleep(200 * time.Millisecond)
+			return nil
+		})
+		lines := 0
+		log := funcr.New(func(string, string) { mu.Lock(); lines++; mu.Unlock() }, funcr.Options{Verbosity: 9})
+		cfg := Config{InitialDelay: config.Duration(time.Second), Interval: config.Duration(time.Second), Timeout: config.Duration(900 * time.Millisecond),
+			FailureThreshold: 5, SuccessThreshold: 1}
+		checker, err := NewChecker(cfg, Subject{
+			Run:       func() (uint64, bool) { mu.Lock(); defer mu.Unlock(); return 1, running },
+			Unhealthy: func(context.Context, uint64, string) error { return nil },
+		}, Check{Name: "p", Probe: probe})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checker.WithLogger(log)
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() { checker.Run(ctx); close(done) }()
+		time.Sleep(9*time.Second + 900*time.Millisecond) // checks at 1s..9s, all ended
+		got := checker.Report().Probes[0]
+		if got.Checks != 9 || got.CheckFailures != 3 || got.CheckTime != 6*200*time.Millisecond+3*700*time.Millisecond {
+			t.Fatalf("totals %d checks, %d failed, %v in all; want 9, 3, 3.3s", got.Checks, got.CheckFailures, got.CheckTime)
+		}
+		if got.LastDuration != 700*time.Millisecond {
+			t.Fatalf("last check took %v, want 700ms (the 9th fails)", got.LastDuration)
+		}
+		mu.Lock()
+		running, lines = false, 0
+		mu.Unlock()
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		if lines != 0 || n != 9 {
+			t.Fatalf("stopped for an hour: %d lines logged, %d checks in all (want 0 and still 9)", lines, n)
+		}
+		cancel()
+		<-done
 	})
 }

@@ -66,9 +66,19 @@ func TestDiskFullTornLineIsEnded(t *testing.T) {
 		r.Write(line)
 	}
 	freeSpace()
+	dropped := r.Stats().LinesDropped
 	r.Write([]byte("after recovery\n"))
 	b, _ := os.ReadFile(path)
 	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	whole := 0
+	for _, l := range lines {
+		if l == strings.Repeat("z", 99) {
+			whole++
+		}
+	}
+	if dropped != int64(101-whole) {
+		t.Fatalf("LinesDropped %d, but %d of 101 lines are whole in the file", dropped, whole)
+	}
 	if last := lines[len(lines)-1]; last != "after recovery" {
 		t.Fatalf("the line after the drop is %q, want it whole", last)
 	}

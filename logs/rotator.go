@@ -48,6 +48,9 @@ type Stats struct {
 	BytesWritten int64
 	// BytesDropped were lost to write errors (a full disk, say).
 	BytesDropped int64
+	// LinesDropped counts the lines of those bytes: lines lost whole or
+	// cut short (a cut line's fragment stays in the file).
+	LinesDropped int64
 	// Errors counts failed writes and rotations.
 	Errors int64
 	// Rotations counts completed rotations.
@@ -133,7 +136,9 @@ func (r *Rotator) Write(p []byte) (int, error) {
 			r.dirty, r.torn = true, false // a newline that ends a fragment goes first
 		}
 		if err != nil {
-			r.stats.BytesDropped += int64(len(chunk) - max(n-lead, 0))
+			lost := chunk[max(n-lead, 0):]
+			r.stats.BytesDropped += int64(len(lost))
+			r.stats.LinesDropped += int64(bytes.Count(lost, []byte{'\n'}))
 			r.torn = r.torn || n > 0 && buf[n-1] != '\n'
 			r.failed(err, "cannot write log file")
 		}

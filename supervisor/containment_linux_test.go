@@ -161,6 +161,28 @@ func TestMemoryMaxOOMKill(t *testing.T) {
 	}
 }
 
+// An OOM kill at memory_max is a restart of its own cause.
+func TestRestartAfterOOMKillCounted(t *testing.T) {
+	requireCgroups(t)
+	g := newGroup(t, GroupOptions{})
+	spec := agentSpec(t, "-alloc-mb", "200")
+	spec.Resources.MemoryMax = 32 << 20
+	spec.StartSeconds = config.Duration(5 * time.Second)
+	spec.Restart.MaxRestarts = 1
+	p, err := g.Add(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Start(ctxTimeout(t, 20*time.Second)) //nolint:errcheck // it dies while Starting, twice
+	st := p.Status()
+	for deadline := time.Now().Add(20 * time.Second); st.State != Failed && time.Now().Before(deadline); st = p.Status() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st.State != Failed || st.RestartsBy != (RestartCounts{OOM: 1}) || st.Restarts != 1 {
+		t.Fatalf("state %s, Restarts %d, RestartsBy %+v; want Failed after one OOM restart", st.State, st.Restarts, st.RestartsBy)
+	}
+}
+
 // pids_max: a fork bomb stays inside its cgroup, and the host can still
 // start processes.
 func TestPidsMaxContainsForkBomb(t *testing.T) {

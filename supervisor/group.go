@@ -201,7 +201,7 @@ func (g *Group) attach(cfg *settings, spec Spec) (*Process, handoverOutcome) {
 	m := &member{p: p, spec: spec, gone: make(chan struct{})}
 	if r, ok := g.restored[cfg.name]; ok {
 		delete(g.restored, cfg.name)
-		p.status.Restarts, p.status.LastExit, p.status.StartedAt = r.Restarts, r.LastExit, r.StartedAt
+		p.status.Restarts, p.status.RestartsBy, p.status.LastExit, p.status.StartedAt = r.Restarts, r.RestartsBy, r.LastExit, r.StartedAt
 		m.held.Store(r.Held)
 	}
 	g.members[cfg.name] = m

@@ -123,6 +123,7 @@ func (l *loop) describe(pending *Exit) pausedAgent {
 	a := pausedAgent{state: agentState{
 		Name: l.cfg.name, Status: l.st, Restarts: slices.Clone(l.restarts), RecentExits: slices.Clone(l.recentExits),
 		RestartAt: l.restart.when, RetryAt: l.retry.when, StartAfter: l.startAfter,
+		RestartFor: string(l.restartFor),
 	}}
 	l.p.files.describe(&a)
 	if r := l.cur; r != nil {

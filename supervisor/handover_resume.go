@@ -246,7 +246,7 @@ func (p *Process) resume(ia *inheritedAgent) handoverOutcome {
 	if ts := p.cfg.task; ts != nil && ts.schedule != nil && !st.NextRunAt.IsZero() {
 		l.armScheduleAt(st.NextRunAt, st.NextRunAt) // the schedule's own time is not handed over: at most one jitter of drift
 	}
-	l.startAfter = a.StartAfter
+	l.startAfter, l.restartFor = a.StartAfter, restartCause(a.RestartFor)
 	outcome := resumedSame
 	if l.cur != nil && l.cur.digest() != p.cfg.contract.digest() {
 		outcome = resumedChanged

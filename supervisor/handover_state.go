@@ -51,6 +51,7 @@ type agentState struct {
 	RestartAt   time.Time   `json:"restart_at,omitzero"` // Backoff's deadline
 	RetryAt     time.Time   `json:"retry_at,omitzero"`   // RetryFailedAfter's
 	StartAfter  bool        `json:"start_after,omitempty"`
+	RestartFor  string      `json:"restart_for,omitempty"` // the pending restart's cause
 
 	Child     *childState     `json:"child,omitempty"`
 	Listeners []listenerState `json:"listeners,omitempty"`

@@ -30,6 +30,9 @@ type loop struct {
 
 	threadLocked bool // see lockThreadIfNeeded
 	startAfter   bool // spawn again once the stopped child is reaped
+	// restartFor is why the restart pending (Backoff's, or startAfter's
+	// for a Restart or a dependency) is one, counted when it happens.
+	restartFor restartCause
 
 	startWaiters []chan error
 	stopWaiters  []chan error
@@ -156,7 +159,7 @@ func (l *loop) handle(r request) {
 		l.onStart(r, ReasonStartRequested)
 	case reqRestart:
 		if l.cur != nil {
-			l.startAfter = true
+			l.startAfter, l.restartFor = true, causeRequested
 			l.startWaiters = append(l.startWaiters, r.reply)
 			l.beginStop(r.deadline, ReasonStopRequested)
 			return
@@ -211,7 +214,7 @@ func (l *loop) onStart(r request, reason Reason) {
 	case Starting:
 		l.startWaiters = append(l.startWaiters, r.reply)
 	case Stopping:
-		l.startAfter = true
+		l.startAfter = true // after a stop: a start, not a restart
 		l.startWaiters = append(l.startWaiters, r.reply)
 	default: // Stopped, Exited, Failed, Backoff
 		if l.st.State == Failed {
@@ -225,7 +228,7 @@ func (l *loop) onStart(r request, reason Reason) {
 }
 
 func (l *loop) onStop(r request) {
-	l.startAfter = false
+	l.startAfter, l.restartFor = false, ""
 	l.failStartWaiters(errors.New("stopped before it was ready"))
 	scheduled := l.disarmSchedule()
 	switch {
@@ -299,7 +302,6 @@ func (l *loop) spawn(reason Reason, manual bool) {
 	c, err := l.cfg.spawn(l.cfg, &l.p.files)
 	if err != nil {
 		exit := Exit{Code: -1, Err: "spawn: " + err.Error(), Time: time.Now()}
-		l.cfg.log.Error(err, "cannot start agent", "path", l.cfg.contract.path)
 		if manual {
 			l.st.LastExit = &exit
 			l.enterFailed(ReasonSpawnFailed, nil)
@@ -338,7 +340,7 @@ func (l *loop) onStartTimeout() {
 	r := l.cur
 	r.probeFailure = r.readiness.lastFailure()
 	l.stopReadiness()
-	l.cfg.log.Info("agent not ready within its start timeout; killing it", "pid", r.pid, "startTimeout", l.cfg.startTimeout.String(), "lastProbeError", r.probeFailure)
+	l.cfg.log.V(1).Info("agent not ready within its start timeout; killing it", "pid", r.pid, "startTimeout", l.cfg.startTimeout.String(), "lastProbeError", r.probeFailure)
 	r.killGroup(killStartTimeout)
 }
 
@@ -386,6 +388,8 @@ func (l *loop) onExit(e Exit) {
 			return
 		}
 		l.startAfter = false
+		l.st.RestartsBy.add(l.restartFor)
+		l.restartFor = ""
 		l.p.publish(l.st)
 		l.answerStopWaiters()
 		l.spawn(ReasonRestartRequested, true)
@@ -395,7 +399,6 @@ func (l *loop) onExit(e Exit) {
 		l.onCompleted(e)
 		return
 	}
-	l.cfg.log.Info("agent exited", "exit", e.String(), "ran", e.Ran.String())
 	if r.stopping && e.success(l.cfg.successCodes) {
 		// It said STOPPING=1 and ended cleanly: its own decision to
 		// stop, not a crash, whatever the restart policy.
@@ -442,6 +445,7 @@ func (l *loop) onUnrequestedExit(e Exit, reason Reason) {
 // it is already due.
 func (l *loop) scheduleRestart(due time.Time, reason Reason) {
 	l.st.NextRestartAt = due
+	l.restartFor = causeOf(reason)
 	l.set(Backoff, reason, nil)
 	if l.cfg.restartAt != nil {
 		if at := l.cfg.restartAt(due); at.After(due) {
@@ -461,6 +465,8 @@ func (l *loop) scheduleRestart(due time.Time, reason Reason) {
 // restartNow is the automatic restart at the end of Backoff.
 func (l *loop) restartNow() {
 	l.st.Restarts++
+	l.st.RestartsBy.add(l.restartFor)
+	l.restartFor = ""
 	l.restarts = append(l.restarts, time.Now())
 	l.spawn(ReasonBackoffElapsed, false)
 }
@@ -532,10 +538,18 @@ func (l *loop) errorf(sentinel error) error {
 // set records a transition, publishes the snapshot and queues the event
 // for every subscriber.
 func (l *loop) set(to State, reason Reason, exits []Exit) {
-	from := l.st.State
+	from, now := l.st.State, time.Now()
+	if to != from || l.st.StateSince.IsZero() {
+		if from == Backoff && !l.st.StateSince.IsZero() {
+			l.st.InBackoff += now.Sub(l.st.StateSince)
+		}
+		l.st.StateSince = now
+	}
 	l.st.State = to
 	l.p.publish(l.st)
-	e := Event{Name: l.cfg.name, From: from, To: to, Reason: reason, Status: l.st, Exits: exits, Time: time.Now()}
+	e := Event{Name: l.cfg.name, From: from, To: to, Reason: reason, Status: l.st, Exits: exits, Time: now}
+	l.p.history.add(e)
+	logTransition(l.cfg.log, e)
 	l.p.subs.Publish(e)
 	if l.p.group != nil {
 		l.p.group.Publish(e)

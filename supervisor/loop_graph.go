@@ -28,8 +28,11 @@ func (l *loop) onDependencies() {
 		l.spawn(ReasonDependenciesMet, false)
 	case r != nil && r.killing == notKilling:
 		if reason, name := l.cfg.deps.propagated(r.depRuns); reason != "" {
-			l.cfg.log.Info("stopping with its dependency", "dependency", name, "why", string(reason))
+			l.cfg.log.V(1).Info("stopping with its dependency", "dependency", name, "why", string(reason))
 			l.startAfter = true
+			if reason == ReasonDependencyRestarted {
+				l.restartFor = causeDependency
+			}
 			l.beginStop(time.Time{}, reason)
 		}
 	}
@@ -52,7 +55,6 @@ func (l *loop) onHealthy(run uint64) error {
 func (l *loop) onCompleted(e Exit) {
 	l.st.LastExit = &e
 	l.st.Streak = 0
-	l.cfg.log.Info("task completed", "ran", e.Ran.String())
 	l.set(Completed, ReasonCompleted, nil)
 	l.answerStartWaiters()
 }
@@ -60,6 +62,6 @@ func (l *loop) onCompleted(e Exit) {
 // onTaskTimeout kills a task's run that outlived TaskSpec.Timeout; its
 // exit counts as a failed run.
 func (l *loop) onTaskTimeout() {
-	l.cfg.log.Info("task still running at its timeout; killing it", "pid", l.cur.pid, "timeout", l.cfg.task.timeout.String())
+	l.cfg.log.V(1).Info("task still running at its timeout; killing it", "pid", l.cur.pid, "timeout", l.cfg.task.timeout.String())
 	l.cur.killGroup(killTaskTimeout)
 }

@@ -51,7 +51,7 @@ func (l *loop) onNotify() {
 	live := (l.st.State == Starting || l.st.State == Running) && r.killing == notKilling
 	switch {
 	case now.triggered && live:
-		l.cfg.log.Info("agent triggered its watchdog; killing it", "pid", r.pid)
+		l.cfg.log.V(1).Info("agent triggered its watchdog; killing it", "pid", r.pid)
 		r.killGroup(killTriggered)
 	case now.stopping && !was.stopping && live && !r.stopping:
 		l.selfStop()
@@ -139,7 +139,7 @@ func (l *loop) checkWatchdog() {
 		r.dog.at(deadline)
 		return
 	}
-	l.cfg.log.Info("agent missed its watchdog; killing it", "pid", r.pid, "watchdog", r.watchdog.String())
+	l.cfg.log.V(1).Info("agent missed its watchdog; killing it", "pid", r.pid, "watchdog", r.watchdog.String())
 	r.killGroup(killWatchdog)
 }
 
@@ -150,7 +150,7 @@ func (l *loop) onUnhealthy(run uint64, reason string) error {
 	if r == nil || l.st.State != Running || l.st.Run != run || r.killing != notKilling || r.stopping {
 		return fmt.Errorf("agent %q: run %d: %w (current run %d is %s)", l.cfg.name, run, ErrNotApplicable, l.st.Run, l.st.State)
 	}
-	l.cfg.log.Info("agent unhealthy; stopping it", "pid", r.pid, "reason", reason)
+	l.cfg.log.V(1).Info("agent unhealthy; stopping it", "pid", r.pid, "reason", reason)
 	r.killing, r.unhealthy = killUnhealthy, reason
 	l.failPendingReloads(l.errorf(ErrNotRunning))
 	l.askToStop(ReasonUnhealthy, time.Now().Add(l.cfg.stopTimeout))
@@ -240,7 +240,7 @@ func (l *loop) onReloadTimeout() {
 	}
 	l.st.Reloading = false
 	l.p.publish(l.st)
-	l.cfg.log.Info("agent did not finish its reload in time", "pid", r.pid, "timeout", l.cfg.startTimeout.String())
+	l.cfg.log.V(1).Info("agent did not finish its reload in time", "pid", r.pid, "timeout", l.cfg.startTimeout.String())
 	l.finishReload(fmt.Errorf("agent %q: %w: no RELOADING=1 and READY=1 within %v", l.cfg.name, ErrReloadFailed, l.cfg.startTimeout))
 }
 

@@ -56,6 +56,8 @@ type Process struct {
 	files  agentFiles    // listeners and stored descriptors, kept across children
 	sched  scheduleTimer // a scheduled task's next run
 	subs   notify.List[Event]
+	// history keeps the latest events (History).
+	history history
 	// group, for a Group's member, is the Group's subscriber list: the
 	// owner publishes there too, in order, with no goroutine in between.
 	// Set before the Process is shared, never changed.

@@ -84,7 +84,7 @@ func (l *loop) startSchedule(r request) {
 	}
 	l.armSchedule(l.nextDue(last, now)) // from the last run, so "@every 1h" keeps its pace across a restart
 	if !l.cfg.task.schedule.Next(last).After(now) {
-		l.cfg.log.Info("a scheduled run came due while the task was not running; running it now", "lastRun", last)
+		l.cfg.log.V(1).Info("a scheduled run came due while the task was not running; running it now", "lastRun", last)
 		l.spawn(ReasonMissedRun, false)
 		return
 	}

@@ -69,3 +69,13 @@ func (s *State) UnmarshalJSON(b []byte) error {
 // hasChild reports whether an agent in state s has a child: Starting,
 // Running or Stopping.
 func (s State) hasChild() bool { return s == Starting || s == Running || s == Stopping }
+
+// States returns every State in order, Stopped first: the values a
+// per-state metric or a status page's legend enumerates.
+func States() []State {
+	all := make([]State, len(stateNames))
+	for i := range all {
+		all[i] = State(i)
+	}
+	return all
+}

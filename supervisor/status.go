@@ -16,8 +16,12 @@ type Status struct {
 	PID int `json:"pid,omitempty"`
 	// StartedAt is when the current (or last) child was spawned.
 	StartedAt time.Time `json:"started_at,omitzero"`
-	// Restarts counts automatic restarts over the Process's life.
+	// Restarts counts automatic restarts over the Process's life: after
+	// crashes, health verdicts and OOM kills alike (RestartsBy tells them
+	// apart, and counts the requested ones too).
 	Restarts int `json:"restarts"`
+	// RestartsBy counts restarts by cause.
+	RestartsBy RestartCounts `json:"restarts_by,omitzero"`
 	// Streak counts consecutive failed runs; it is what the backoff policy
 	// gets as n, and it clears after a run of ResetAfter.
 	Streak int `json:"streak"`
@@ -52,6 +56,13 @@ type Status struct {
 	// NextRunAt is when a scheduled task's next run is due (jitter
 	// included); zero when none is armed.
 	NextRunAt time.Time `json:"next_run_at,omitzero"`
+	// StateSince is when the agent entered State (a transition to the
+	// same state, such as Running's ReasonHealthy, does not move it).
+	StateSince time.Time `json:"state_since,omitzero"`
+	// InBackoff is how long the agent has spent in Backoff over its
+	// life, up to its last transition: add the time since StateSince
+	// while State is Backoff.
+	InBackoff time.Duration `json:"in_backoff,omitempty"`
 	// Healthy is true once the current run was reported healthy
 	// (Process.Healthy); a new run starts unproven.
 	Healthy bool `json:"healthy,omitempty"`

@@ -17,12 +17,14 @@ import (
 
 // Record is what a Store keeps of one agent: its last known state.
 type Record struct {
-	Name      string    `json:"name"`                // the agent's name
-	State     State     `json:"state"`               // its state at UpdatedAt
-	PID       int       `json:"pid,omitempty"`       // its child then, if any
-	Restarts  int       `json:"restarts"`            // automatic restarts so far
-	LastExit  *Exit     `json:"last_exit,omitempty"` // without the output tail
-	StartedAt time.Time `json:"started_at,omitzero"` // when that child was spawned
+	Name     string `json:"name"`          // the agent's name
+	State    State  `json:"state"`         // its state at UpdatedAt
+	PID      int    `json:"pid,omitempty"` // its child then, if any
+	Restarts int    `json:"restarts"`      // automatic restarts so far
+	// RestartsBy counts its restarts by cause so far.
+	RestartsBy RestartCounts `json:"restarts_by,omitzero"`
+	LastExit   *Exit         `json:"last_exit,omitempty"` // without the output tail
+	StartedAt  time.Time     `json:"started_at,omitzero"` // when that child was spawned
 	// LeaderStart and Exe identify that child beyond its PID (its start
 	// time in clock ticks after boot, the binary it ran when the record
 	// was taken), so that a later host kills it only if it is still that
@@ -50,7 +52,7 @@ type Store interface {
 // recordOf is what a Store keeps of st, as of at.
 func recordOf(st Status, at time.Time) Record {
 	r := Record{Name: st.Name, State: st.State, PID: st.PID, Restarts: st.Restarts,
-		StartedAt: st.StartedAt, UpdatedAt: at, LeaderStart: st.LeaderStart}
+		RestartsBy: st.RestartsBy, StartedAt: st.StartedAt, UpdatedAt: at, LeaderStart: st.LeaderStart}
 	if st.LastExit != nil {
 		exit := *st.LastExit
 		exit.Tail = ""

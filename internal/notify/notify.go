@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/go-logr/logr"
 )
@@ -28,6 +29,9 @@ type Subscriber[E any] struct {
 	running bool
 	closed  bool
 	idle    []chan struct{} // closed when delivery next stops (Drain)
+	// dropped, for a List's subscriber, is the List's count of dropped
+	// events, which outlives the subscriber.
+	dropped *atomic.Int64
 }
 
 // New returns a Subscriber that calls fn with each event and the number of
@@ -50,6 +54,9 @@ func (s *Subscriber[E]) Push(e E) {
 		s.queue[0] = zero
 		s.queue = s.queue[1:]
 		s.missed++
+		if s.dropped != nil {
+			s.dropped.Add(1)
+		}
 	}
 	s.queue = append(s.queue, e)
 	start := !s.running
@@ -120,13 +127,19 @@ func (s *Subscriber[E]) Drain(ctx context.Context) error {
 // List is a set of subscribers that publishers fan events out to. Its zero
 // value is ready; it is safe for concurrent use.
 type List[E any] struct {
-	mu   sync.Mutex
-	subs []*Subscriber[E]
+	mu      sync.Mutex
+	subs    []*Subscriber[E]
+	dropped atomic.Int64
 }
+
+// Dropped counts the events any subscriber of the List, past or present,
+// lost by falling more than QueueLimit behind.
+func (l *List[E]) Dropped() int64 { return l.dropped.Load() }
 
 // Add subscribes fn and returns the function that unsubscribes it.
 func (l *List[E]) Add(fn func(E, int), describe func(E) string, log logr.Logger) (cancel func()) {
 	s := New(fn, describe, log)
+	s.dropped = &l.dropped
 	l.mu.Lock()
 	l.subs = append(l.subs[:len(l.subs):len(l.subs)], s)
 	l.mu.Unlock()

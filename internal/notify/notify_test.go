@@ -46,6 +46,9 @@ func TestOrderAndDropOldest(t *testing.T) {
 	if len(got)+missedTotal != 3000 || missedTotal == 0 {
 		t.Fatalf("delivered %d, missed %d: want 3000 in all with drops", len(got), missedTotal)
 	}
+	if l.Dropped() != int64(missedTotal) {
+		t.Fatalf("List.Dropped %d, want the %d the subscriber missed", l.Dropped(), missedTotal)
+	}
 }
 
 func TestPanicInHookIsContained(t *testing.T) {

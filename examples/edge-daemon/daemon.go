@@ -13,6 +13,7 @@ import (
 	"github.com/tend-dev/tend/config"
 	"github.com/tend-dev/tend/health"
 	"github.com/tend-dev/tend/logs"
+	"github.com/tend-dev/tend/metrics"
 	"github.com/tend-dev/tend/reload"
 	"github.com/tend-dev/tend/supervisor"
 )
@@ -25,6 +26,7 @@ type daemon struct {
 	configPath string // "" when running the embedded demo config
 	group      *supervisor.Group
 	watcher    *reload.Watcher
+	metrics    *metrics.Collector
 	started    time.Time // when this binary began supervising
 
 	mu     sync.Mutex // never held across agent starts or stops
@@ -35,11 +37,12 @@ type daemon struct {
 // rotating log across the agent's restarts, and what its health
 // attachment shows the status API.
 type agentRuntime struct {
-	cfg     agentConfig
-	rotator *logs.Rotator
-	stdout  *logs.Stream
-	stderr  *logs.Stream
-	health  healthView
+	cfg      agentConfig
+	rotator  *logs.Rotator
+	stdout   *logs.Stream
+	stderr   *logs.Stream
+	health   healthView
+	unexport func() // takes the rotator out of the metrics
 }
 
 // healthView is the agent's current checker and heartbeat server, set by
@@ -73,7 +76,7 @@ func newDaemon(log logr.Logger, dataDir, configPath string) (*daemon, error) {
 		return nil, err
 	}
 	d := &daemon{log: log, dataDir: dataDir, configPath: configPath, group: group,
-		started: time.Now(), agents: map[string]*agentRuntime{}}
+		metrics: metrics.New(group, metrics.Options{}), started: time.Now(), agents: map[string]*agentRuntime{}}
 	d.watcher, err = reload.NewWatcher(reload.Options{Logger: log}, d.onFileChange)
 	if err != nil {
 		return nil, err
@@ -83,27 +86,7 @@ func newDaemon(log logr.Logger, dataDir, configPath string) (*daemon, error) {
 			return nil, err
 		}
 	}
-	group.Subscribe(d.logEvent)
 	return d, nil
-}
-
-func (d *daemon) logEvent(e supervisor.Event) {
-	kv := []any{"agent", e.Name, "from", e.From.String(), "to", e.To.String(), "reason", string(e.Reason), "restarts", e.Status.Restarts}
-	if x := e.Exit(); x != nil {
-		kv = append(kv, "exit", x.String(), "ranFor", x.Ran.Round(time.Millisecond).String())
-		if x.Tail != "" {
-			kv = append(kv, "lastOutput", lastLine(x.Tail))
-		}
-	}
-	d.log.Info("agent state", kv...)
-}
-
-func lastLine(s string) string {
-	lines := splitLines(s)
-	if len(lines) == 0 {
-		return ""
-	}
-	return lines[len(lines)-1]
 }
 
 // apply makes the running agents match cfg. Everything is checked before
@@ -195,6 +178,7 @@ func (d *daemon) apply(ctx context.Context, cfg daemonConfig) error {
 			if rt := d.agents[name]; rt != nil {
 				rt.close()
 			}
+			f.unexport = d.metrics.AddRotator(name, f.rotator)
 			d.agents[name] = f
 		}
 		d.agents[name].cfg = a
@@ -249,16 +233,18 @@ func (d *daemon) healthAttachment(a agentConfig, view *healthView) supervisor.At
 			}
 		}
 		view.set(checker, srv)
+		unexport := d.metrics.AddChecker(p.Name(), checker)
 		var wg sync.WaitGroup
 		wg.Go(func() { checker.Run(ctx) })
 		if srv != nil {
 			wg.Go(func() { srv.Serve(ctx) })
 		}
-		return func() { wg.Wait(); view.set(nil, nil) }, nil
+		return func() { wg.Wait(); unexport(); view.set(nil, nil) }, nil
 	}}
 }
 
 func (rt *agentRuntime) close() {
+	rt.unexport()
 	rt.rotator.Close()
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -27,27 +29,77 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // runningDaemon is the edge-daemon started as a process by a test.
 type runningDaemon struct {
-	cmd    *exec.Cmd
-	addr   string
-	banner string // what it printed up to "stop with Ctrl-C"
+	cmd     *exec.Cmd
+	addr    string
+	banner  string // what it printed up to "stop with Ctrl-C"
+	dataDir string
+	log     *syncBuffer // what it wrote to stderr (its log), also copied to the test's stderr
 }
 
-func startDaemon(t *testing.T, configPath, dataDir string) *runningDaemon {
+// syncBuffer is a bytes.Buffer safe for a writer and readers at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// token is the daemon's API token, from its data directory.
+func (d *runningDaemon) token(t testing.TB) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(d.dataDir, tokenFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// post sends a POST with the daemon's token.
+func (d *runningDaemon) post(t testing.TB, path, body string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest("POST", "http://"+d.addr+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+d.token(t))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST %s: %v", path, err)
+	}
+	return resp
+}
+
+func startDaemon(t testing.TB, configPath, dataDir string) *runningDaemon {
 	t.Helper()
 	return startDaemonWith(t, "-config", configPath, "-listen", "127.0.0.1:0", "-data", dataDir)
 }
 
 // startDaemonWith builds the daemon and runs it with args, returning once
 // it has printed the address of its status API.
-func startDaemonWith(t *testing.T, args ...string) *runningDaemon {
+func startDaemonWith(t testing.TB, args ...string) *runningDaemon {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "edge-daemon")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
+	dataDir := ""
+	if i := slices.Index(args, "-data"); i >= 0 {
+		dataDir = args[i+1]
+	}
 	cmd := exec.Command(bin, append(args, "-shutdown-timeout", "10s")...)
 	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = os.Stderr
+	stderr := &syncBuffer{}
+	cmd.Stderr = io.MultiWriter(os.Stderr, stderr)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +128,7 @@ func startDaemonWith(t *testing.T, args ...string) *runningDaemon {
 			}
 			if strings.HasPrefix(sc.Text(), "stop with Ctrl-C") && addr != "" {
 				select { // a binary it upgrades to prints its banner again
-				case started <- &runningDaemon{cmd: cmd, addr: addr, banner: banner}:
+				case started <- &runningDaemon{cmd: cmd, addr: addr, banner: banner, dataDir: dataDir, log: stderr}:
 				default:
 				}
 			}
@@ -98,7 +150,7 @@ type agentJSON struct {
 	Restarts int    `json:"restarts"`
 }
 
-func (d *runningDaemon) agents(t *testing.T) map[string]agentJSON {
+func (d *runningDaemon) agents(t testing.TB) map[string]agentJSON {
 	t.Helper()
 	resp, err := http.Get("http://" + d.addr + "/agents")
 	if err != nil {
@@ -117,7 +169,7 @@ func (d *runningDaemon) agents(t *testing.T) map[string]agentJSON {
 }
 
 // waitAgents polls the status API until ok accepts it.
-func (d *runningDaemon) waitAgents(t *testing.T, what string, ok func(map[string]agentJSON) bool) map[string]agentJSON {
+func (d *runningDaemon) waitAgents(t testing.TB, what string, ok func(map[string]agentJSON) bool) map[string]agentJSON {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -199,9 +251,9 @@ func TestEdgeDaemonEndToEnd(t *testing.T) {
 		t.Fatalf("log tail %q", logs.Lines)
 	}
 
-	resp, err = http.Post("http://"+d.addr+"/agents/a/restart", "", nil)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("restart via API: %v %v", err, resp.Status)
+	resp = d.post(t, "/agents/a/restart", "")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("restart via API: %v", resp.Status)
 	}
 	resp.Body.Close()
 	third := d.waitAgents(t, "a restarted", func(a map[string]agentJSON) bool {
@@ -571,9 +623,9 @@ func TestEdgeDaemonUpgradesInPlace(t *testing.T) {
 	second := d.waitUpgraded(t, first)
 	next := filepath.Join(t.TempDir(), "edge-daemon.new")
 	copyFile(t, first.Executable, next)
-	resp, err := http.Post("http://"+d.addr+"/upgrade", "application/json", strings.NewReader(fmt.Sprintf(`{"path": %q}`, next)))
-	if err != nil || resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("POST /upgrade: %v %v", err, resp)
+	resp := d.post(t, "/upgrade", fmt.Sprintf(`{"path": %q}`, next))
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST /upgrade: %v", resp.Status)
 	}
 	resp.Body.Close()
 	third := d.waitUpgraded(t, second)

@@ -2,9 +2,11 @@
 // it supervises the agents its config file lists (in the daemon config format: agents, agent_defaults, binary_path ...),
 // gives each a rotated log, heartbeat socket and health checks, restarts
 // the unhealthy, sends SIGHUP when an agent's config file changes,
-// reconciles the agent list when its own config changes, serves a JSON
-// status API on localhost, and upgrades in place on SIGUSR2 or POST
-// /upgrade: the new binary takes the agents over without restarting any.
+// reconciles the agent list when its own config changes, serves a status
+// page, Prometheus metrics and a JSON API on localhost (changes need a
+// bearer token, or the control socket), and upgrades in place on SIGUSR2
+// or POST /upgrade: the new binary takes the agents over without
+// restarting any.
 //
 //	go run ./examples/edge-daemon                          # the built-in demo
 //	go run ./examples/edge-daemon -config configs/exporters.yaml
@@ -23,6 +25,9 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/tend-dev/tend/reload"
 )
 
@@ -53,9 +58,12 @@ func run() error {
 	dataDir := flag.String("data", defaultDataDir(), "state file, and logs of agents without a work_dir")
 	listen := flag.String("listen", defaultListen, "address of the status API; when the default is taken, a free port (printed)")
 	shutdownTimeout := flag.Duration("shutdown-timeout", 20*time.Second, "how long shutdown may take before agents are killed")
+	controlPath := flag.String("control-socket", "", "Unix socket (mode 0600) serving the whole API to this user and root without a token; default control.sock in the data directory")
+	var level slog.Level
+	flag.TextVar(&level, "log-level", slog.LevelInfo, "least level logged: debug, info, warn or error")
 	flag.Parse()
 
-	log := logr.FromSlogHandler(slog.NewTextHandler(os.Stderr, nil))
+	log := logr.FromSlogHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	// The host, not the library, owns the process's signals.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -63,8 +71,11 @@ func run() error {
 	if err := os.MkdirAll(*dataDir, 0o750); err != nil {
 		return err
 	}
+	token, err := loadToken(filepath.Join(*dataDir, tokenFileName))
+	if err != nil {
+		return err
+	}
 	var cfg daemonConfig
-	var err error
 	path := ""
 	if *configPath != "" {
 		if path, err = filepath.Abs(*configPath); err != nil {
@@ -85,19 +96,18 @@ func run() error {
 		return err
 	}
 	upgrades := make(chan string, 1) // the binary to upgrade to
-	ln, err := listenAPI(*listen)
-	var api *apiServer
-	if err == nil {
-		api, err = newAPIServer(ln, d.statusHandler(upgradeHandler(upgrades)))
+	if *controlPath == "" {
+		*controlPath = filepath.Join(*dataDir, "control.sock")
 	}
+	apis, err := serveAPI(d, token, *listen, *controlPath, upgrades)
 	if err != nil {
 		d.shutdown(context.Background())
-		return fmt.Errorf("status API: %w", err)
+		return err
 	}
 	watchCtx, stopWatching := context.WithCancel(context.Background())
 	watched := make(chan struct{})
 	go func() { d.watcher.Run(watchCtx); close(watched) }()
-	banner(d, path, ln.Addr().String())
+	banner(d, path, apis[0].ln.Addr().String(), *controlPath)
 	if path == "" {
 		go demoReload(ctx, d, cfg)
 	}
@@ -113,7 +123,7 @@ func run() error {
 		case to = <-upgrades:
 		}
 		uctx, cancel := context.WithTimeout(ctx, *shutdownTimeout)
-		err := d.upgrade(uctx, api, to)
+		err := d.upgrade(uctx, to, apis...)
 		cancel()
 		log.Error(err, "upgrade failed; this binary goes on supervising")
 	}
@@ -123,7 +133,10 @@ func run() error {
 	<-watched
 	sctx, cancel := context.WithTimeout(context.Background(), *shutdownTimeout)
 	defer cancel()
-	api.close(sctx)
+	for _, api := range apis {
+		api.close(sctx)
+	}
+	os.Remove(*controlPath)
 	if err := d.shutdown(sctx); err != nil {
 		return err
 	}
@@ -131,8 +144,44 @@ func run() error {
 	return nil
 }
 
+// serveAPI serves the page, /metrics and the JSON API on the TCP
+// address and the whole API on the control socket, both behind the guard
+// (see auth.go), and returns them TCP first.
+func serveAPI(d *daemon, token, addr, controlPath string, upgrades chan<- string) ([]*apiServer, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(d.metrics, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	handler := guard{token: token, uid: os.Getuid(), log: d.log}.wrap(
+		d.statusHandler(upgradeHandler(upgrades), promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: errorLog{d.log}})))
+	ln, err := listenAPI(addr)
+	if err != nil {
+		return nil, fmt.Errorf("status API: %w", err)
+	}
+	tcp, err := newAPIServer(apiListenerName, ln, handler)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("status API: %w", err)
+	}
+	ux, err := listenControl(controlPath)
+	var control *apiServer
+	if err == nil {
+		control, err = newAPIServer(controlSocketName, ux, handler)
+	}
+	if err != nil {
+		tcp.close(context.Background())
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	return []*apiServer{tcp, control}, nil
+}
+
+// errorLog passes promhttp's errors to the daemon's log.
+type errorLog struct{ log logr.Logger }
+
+func (e errorLog) Println(v ...any) {
+	e.log.Error(fmt.Errorf("%s", fmt.Sprint(v...)), "metrics scrape")
+}
+
 // banner tells a newcomer what runs and where to look.
-func banner(d *daemon, configPath, addr string) {
+func banner(d *daemon, configPath, addr, controlPath string) {
 	source := configPath
 	if source == "" {
 		source = "built-in demo (run with -config FILE for your own)"
@@ -145,11 +194,15 @@ func banner(d *daemon, configPath, addr string) {
 		}
 	}
 	d.mu.Unlock()
+	tokenPath := filepath.Join(d.dataDir, tokenFileName)
+	fmt.Printf("page:    http://%s/  (buttons need the token: http://%s/#token=$(cat %s))\n", addr, addr, tokenPath)
+	fmt.Printf("metrics: curl http://%s/metrics\n", addr)
 	fmt.Printf("status:  curl http://%s/agents\n", addr)
 	if list := d.group.List(); len(list) > 0 {
 		name := list[0].Name // an agent it runs, whatever the config
 		fmt.Printf("logs:    curl 'http://%s/agents/%s/logs?n=20'\n", addr, name)
-		fmt.Printf("control: curl -X POST http://%s/agents/%s/restart\n", addr, name)
+		fmt.Printf("control: curl -X POST -H \"Authorization: Bearer $(cat %s)\" http://%s/agents/%s/restart\n", tokenPath, addr, name)
+		fmt.Printf("     or: curl -X POST --unix-socket %s http://localhost/agents/%s/restart\n", controlPath, name)
 	}
 	fmt.Printf("stop with Ctrl-C (SIGTERM works too)\n\n")
 }

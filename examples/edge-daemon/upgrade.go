@@ -23,25 +23,36 @@ import (
 // connection to the API is refused: the socket stays open across the
 // exec, connections queue in its backlog and the new binary serves them.
 
-// apiListenerName names the status API's socket among the files the
-// daemon hands over.
-const apiListenerName = "status-api"
+// The names of the API's sockets among the files the daemon hands over.
+const (
+	apiListenerName   = "status-api"
+	controlSocketName = "control-socket"
+)
+
+// inherited takes the socket the binary before this one handed over as
+// name, if it did (ok), as the listener type L wants.
+func inherited[L net.Listener](name, what string) (ln L, ok bool, err error) {
+	f := supervisor.InheritedFile(name)
+	if f == nil {
+		return ln, false, nil
+	}
+	defer f.Close()
+	l, err := net.FileListener(f)
+	if err != nil {
+		return ln, true, fmt.Errorf("the %s handed over: %w", what, err)
+	}
+	if ln, ok = l.(L); !ok {
+		l.Close()
+		return ln, true, fmt.Errorf("the %s handed over is a %s socket", what, l.Addr().Network())
+	}
+	return ln, true, nil
+}
 
 // listenAPI opens the status API's socket, or takes the one the binary
 // before this one handed over.
 func listenAPI(addr string) (*net.TCPListener, error) {
-	if f := supervisor.InheritedFile(apiListenerName); f != nil {
-		defer f.Close()
-		ln, err := net.FileListener(f)
-		if err != nil {
-			return nil, fmt.Errorf("the status API socket handed over: %w", err)
-		}
-		tcp, ok := ln.(*net.TCPListener)
-		if !ok {
-			ln.Close()
-			return nil, fmt.Errorf("the status API socket handed over is a %s socket, not TCP", ln.Addr().Network())
-		}
-		return tcp, nil
+	if ln, ok, err := inherited[*net.TCPListener](apiListenerName, "status API socket"); ok {
+		return ln, err
 	}
 	addrTCP, err := net.ResolveTCPAddr("tcp", addr)
 	if err != nil {
@@ -54,11 +65,48 @@ func listenAPI(addr string) (*net.TCPListener, error) {
 	return ln, err
 }
 
-// apiServer serves the status API on a socket it never closes, so that a
+// listenControl opens the control socket at path (mode 0600), or takes
+// the one the binary before this one handed over. A socket file left by
+// a daemon that died is replaced; one a live daemon answers on is not.
+func listenControl(path string) (*net.UnixListener, error) {
+	if ln, ok, err := inherited[*net.UnixListener](controlSocketName, "control socket"); ok {
+		return ln, err
+	}
+	if c, err := net.Dial("unix", path); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("control socket %s: another daemon answers on it", path)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return nil, err
+	}
+	// Connecting takes write permission, which the umask already denied
+	// others; the peer check stands behind it anyway.
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	ln.SetUnlinkOnClose(false) // a hand-over keeps the path; shutdown removes it
+	return ln, nil
+}
+
+// socketListener is a socket the API serves, TCP or Unix: deadlines let
+// a hand-over pause it, its file crosses the exec.
+type socketListener interface {
+	net.Listener
+	SetDeadline(t time.Time) error
+	File() (*os.File, error)
+}
+
+// apiServer serves the API on a socket it never closes, so that a
 // hand-over can stop it (in-flight requests finish) and give the socket
 // to the next binary, or serve again if the exec failed.
 type apiServer struct {
-	ln      *net.TCPListener
+	name    string // the socket's name among the files handed over
+	ln      socketListener
 	file    *os.File // the socket, for the hand-over
 	handler http.Handler
 	srv     *http.Server
@@ -66,22 +114,22 @@ type apiServer struct {
 	conns   connTracker
 }
 
-func newAPIServer(ln *net.TCPListener, handler http.Handler) (*apiServer, error) {
+func newAPIServer(name string, ln socketListener, handler http.Handler) (*apiServer, error) {
 	f, err := ln.File()
 	if err != nil {
 		return nil, err
 	}
-	a := &apiServer{ln: ln, file: f, handler: handler}
+	a := &apiServer{name: name, ln: ln, file: f, handler: handler}
 	a.serve()
 	return a, nil
 }
 
 func (a *apiServer) serve() {
-	a.ln.SetDeadline(time.Time{}) //nolint:errcheck // a TCP listener has deadlines
-	a.srv = &http.Server{Handler: a.handler, ReadHeaderTimeout: 5 * time.Second, ConnState: a.conns.track}
+	a.ln.SetDeadline(time.Time{}) //nolint:errcheck // TCP and Unix listeners have deadlines
+	a.srv = &http.Server{Handler: a.handler, ReadHeaderTimeout: 5 * time.Second, ConnState: a.conns.track, ConnContext: peerContext}
 	a.served = make(chan struct{})
 	go func() {
-		a.srv.Serve(&pausableListener{TCPListener: a.ln}) //nolint:errcheck // ended by pause or close
+		a.srv.Serve(&pausableListener{socketListener: a.ln}) //nolint:errcheck // ended by pause or close
 		close(a.served)
 	}()
 }
@@ -93,7 +141,7 @@ func (a *apiServer) serve() {
 // unanswered once its request is read.)
 func (a *apiServer) pause(ctx context.Context) error {
 	a.srv.SetKeepAlivesEnabled(false)
-	a.ln.SetDeadline(time.Unix(1, 0)) //nolint:errcheck // a TCP listener has deadlines
+	a.ln.SetDeadline(time.Unix(1, 0)) //nolint:errcheck // TCP and Unix listeners have deadlines
 	select {
 	case <-a.served:
 	case <-ctx.Done():
@@ -157,18 +205,18 @@ func (t *connTracker) settle(ctx context.Context) error {
 // deadline ends Accept with net.ErrClosed, so Serve returns without the
 // socket being closed; Close itself does the same.
 type pausableListener struct {
-	*net.TCPListener
+	socketListener
 }
 
 func (l *pausableListener) Accept() (net.Conn, error) {
-	c, err := l.TCPListener.Accept()
+	c, err := l.socketListener.Accept()
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		return nil, net.ErrClosed
 	}
 	return c, err
 }
 
-func (l *pausableListener) Close() error { return l.TCPListener.SetDeadline(time.Unix(1, 0)) }
+func (l *pausableListener) Close() error { return l.socketListener.SetDeadline(time.Unix(1, 0)) }
 
 // upgradeRequest is the body of POST /upgrade, which may be empty.
 type upgradeRequest struct {
@@ -203,15 +251,21 @@ func upgradeHandler(upgrades chan<- string) http.HandlerFunc {
 	}
 }
 
-// upgrade hands the agents and the API socket over to the binary at
+// upgrade hands the agents and the API sockets over to the binary at
 // path. It returns only if that failed; the daemon then goes on as it
 // was, serving again.
-func (d *daemon) upgrade(ctx context.Context, api *apiServer, path string) error {
+func (d *daemon) upgrade(ctx context.Context, path string, apis ...*apiServer) error {
 	d.log.Info("upgrading in place: handing the agents over", "binary", path)
-	if err := api.pause(ctx); err != nil {
-		d.log.Error(err, "status API requests still under way at the upgrade")
+	files := map[string]*os.File{}
+	for _, api := range apis {
+		if err := api.pause(ctx); err != nil {
+			d.log.Error(err, "API requests still under way at the upgrade", "socket", api.name)
+		}
+		files[api.name] = api.file
 	}
-	err := d.group.Handover(ctx, supervisor.Exec{Path: path, Files: map[string]*os.File{apiListenerName: api.file}})
-	api.serve()
+	err := d.group.Handover(ctx, supervisor.Exec{Path: path, Files: files})
+	for _, api := range apis {
+		api.serve()
+	}
 	return err
 }

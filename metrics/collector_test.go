@@ -7,8 +7,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -305,5 +307,29 @@ func TestSignalExitAndBackoffTime(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	if second := get("tend_agent_backoff_seconds_total"); second-first < 0.05 {
 		t.Fatalf("backoff time went from %v to %v in 50ms", first, second)
+	}
+}
+
+// The package documentation lists every metric the Collector describes,
+// and no other.
+func TestDocListsEveryMetric(t *testing.T) {
+	doc, err := os.ReadFile("doc.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := regexp.MustCompile(`\btend_[a-z_]+`).FindAllString(string(doc), -1)
+	slices.Sort(listed)
+	listed = slices.Compact(listed)
+	ch := make(chan *prometheus.Desc, 100)
+	metrics.New(nil, metrics.Options{}).Describe(ch)
+	close(ch)
+	var described []string
+	fqName := regexp.MustCompile(`fqName: "([^"]+)"`)
+	for d := range ch {
+		described = append(described, fqName.FindStringSubmatch(d.String())[1])
+	}
+	slices.Sort(described)
+	if !slices.Equal(listed, described) {
+		t.Fatalf("doc.go lists %v\nthe Collector describes %v", listed, described)
 	}
 }

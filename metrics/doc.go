@@ -5,7 +5,8 @@
 // It is the only package of tend that imports client_golang: a host that
 // does not import it does not link it.
 //
-// The metrics, each labelled with the agent's name ("agent"):
+// The metrics (with the default Namespace), each labelled with the agent's
+// name ("agent"):
 //
 //	tend_agent_up                          gauge    1 while Running
 //	tend_agent_state{state}                gauge    1 for the current state, 0 for the others
@@ -21,8 +22,11 @@
 //	tend_health_check_duration_seconds{probe} summary  count and sum of the checks' durations
 //	tend_health_check_failures_total{probe}   counter
 //	tend_health_verdicts_total             counter  unhealthy verdicts given
-//	tend_log_written_bytes_total{file}     counter  and _dropped_bytes_total, _dropped_lines_total,
-//	                                                _rotations_total, _errors_total
+//	tend_log_written_bytes_total{file}     counter  bytes that reached the log file
+//	tend_log_dropped_bytes_total{file}     counter  bytes lost to write errors (a full disk)
+//	tend_log_dropped_lines_total{file}     counter  lines lost, whole or cut short
+//	tend_log_rotations_total{file}         counter
+//	tend_log_errors_total{file}            counter  failed writes and rotations
 //	tend_events_dropped_total              counter  (no agent label) events slow subscribers lost
 //
 // Restarts by cause sum to Status.Restarts for crash, unhealthy and oom;

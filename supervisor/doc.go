@@ -152,7 +152,12 @@
 //
 // Every state change is an Event, delivered in order to each subscriber on a
 // goroutine of its own (see Process.Subscribe for what happens when one
-// falls behind). Status returns a snapshot at any time.
+// falls behind), kept in the agent's bounded History, and logged once
+// through the Spec's Logger at the level it deserves: Failed an error, an
+// exit nobody asked for a warning (a real slog.LevelWarn for a logger made
+// with logr.FromSlogHandler), the rest info. Status returns a snapshot at
+// any time, with the restarts counted by cause (RestartsBy) and the time
+// spent in Backoff; package metrics exports it all to Prometheus.
 //
 // A Group keeps many Processes by unique name. It starts and stops them in
 // parallel (StopAll fits every agent's SIGKILL and reap inside one

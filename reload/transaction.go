@@ -45,7 +45,11 @@ type Outcome struct {
 // Run validates data, writes it atomically to Path, applies and verifies
 // it. If apply or verify fails, it restores the last good content, applies
 // that again, and returns an error naming the stage, the cause and both
-// hashes. A validation failure writes nothing.
+// hashes. A validation failure writes nothing. The rollback happens even
+// when ctx has ended (a caller that gave up, or a newer configuration
+// that cancelled this one): its Apply gets ctx's values without its
+// cancellation, since the new content is on disk and the agent must not
+// be left with it.
 func (t Transaction) Run(ctx context.Context, data []byte) (Outcome, error) {
 	if t.Apply == nil {
 		return Outcome{}, errors.New("reload: Transaction needs Apply")
@@ -84,7 +88,7 @@ func (t Transaction) Run(ctx context.Context, data []byte) (Outcome, error) {
 		return out, nil
 	}
 	out.RolledBack = true
-	out.RollbackErr = t.rollback(ctx, old, hadFile, perm)
+	out.RollbackErr = t.rollback(context.WithoutCancel(ctx), old, hadFile, perm)
 	result, err := fail(stage, cause)
 	if out.RollbackErr != nil {
 		err = fmt.Errorf("%w; rollback failed too: %w", err, out.RollbackErr)

@@ -114,3 +114,36 @@ func TestTransactionApplyFailureRestoresMissingFile(t *testing.T) {
 		t.Fatalf("a file that did not exist before is still there: %v", err)
 	}
 }
+
+// A Verify cut short by its context (a newer configuration cancelled this
+// one) still rolls back, and the rollback's Apply runs with a live
+// context.
+func TestTransactionRollsBackAfterItsContextEnds(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "agent.yaml")
+	if err := os.WriteFile(path, []byte("good: 1\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var applied []string
+	tx := Transaction{Path: path,
+		Apply: func(ctx context.Context) error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			b, _ := os.ReadFile(path)
+			applied = append(applied, string(b))
+			return nil
+		},
+		Verify: func(ctx context.Context) error {
+			cancel()
+			<-ctx.Done()
+			return ctx.Err()
+		}}
+	out, err := tx.Run(ctx, []byte("new: 2\n"))
+	if !errors.Is(err, context.Canceled) || !out.RolledBack || out.RollbackErr != nil {
+		t.Fatalf("%+v, %v: want a verify cancelled and a clean rollback", out, err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "good: 1\n" || len(applied) != 2 || applied[1] != "good: 1\n" {
+		t.Fatalf("file %q, applied %q: want the good content back and applied", b, applied)
+	}
+}

@@ -67,7 +67,7 @@ func (g *Group) WaitReady(ctx context.Context, names ...string) error {
 func notReady(st Status) string {
 	s := st.State.String()
 	if st.LastExit != nil {
-		s += " after " + st.LastExit.cause()
+		s += " after " + st.LastExit.Cause()
 	}
 	return s
 }

@@ -437,7 +437,7 @@ func (l *loop) onUnrequestedExit(e Exit, reason Reason) {
 		l.scheduleRestart(e.Time.Add(delay), reason)
 		return
 	}
-	l.failStartWaiters(errors.New(e.cause()))
+	l.failStartWaiters(errors.New(e.Cause()))
 }
 
 // scheduleRestart enters Backoff for an automatic restart due at due,

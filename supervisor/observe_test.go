@@ -265,8 +265,8 @@ func TestTransitionsLoggedOnceAtTheirLevel(t *testing.T) {
 		if r.Level != want || attr(r, "from") != e.From.String() || attr(r, "to") != e.To.String() || attr(r, "reason") != string(e.Reason) {
 			t.Errorf("event %v logged as %s %q from=%s to=%s reason=%s; want level %s", e, r.Level, r.Message, attr(r, "from"), attr(r, "to"), attr(r, "reason"), want)
 		}
-		if x := e.Exit(); x != nil && attr(r, "exit") != x.cause() {
-			t.Errorf("event %v logged exit %q, want %q", e, attr(r, "exit"), x.cause())
+		if x := e.Exit(); x != nil && attr(r, "exit") != x.Cause() {
+			t.Errorf("event %v logged exit %q, want %q", e, attr(r, "exit"), x.Cause())
 		}
 	}
 	if n := len(rec.list) - len(lines); n > 2 {

@@ -116,9 +116,9 @@ func (e *Exit) success(codes []int) bool {
 	return e.Code == 0 || slices.Contains(codes, e.Code)
 }
 
-// cause is the exit with the last line of its crash tail, which usually
+// Cause is the exit with the last line of its crash tail, which usually
 // says why: "exit code 1: listen tcp :9100: bind: address already in use".
-func (e *Exit) cause() string {
+func (e *Exit) Cause() string {
 	line := strings.TrimRight(e.Tail, "\n")
 	if i := strings.LastIndexByte(line, '\n'); i >= 0 {
 		line = line[i+1:]

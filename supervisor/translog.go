@@ -58,7 +58,7 @@ func transitionValues(e Event) []any {
 	kv := []any{"from", e.From.String(), "to", e.To.String(), "reason", string(e.Reason)}
 	st := e.Status
 	if x := e.Exit(); x != nil {
-		kv = append(kv, "exit", x.cause(), "ran", x.Ran.Round(time.Millisecond).String())
+		kv = append(kv, "exit", x.Cause(), "ran", x.Ran.Round(time.Millisecond).String())
 	}
 	switch {
 	case e.To.hasChild() && st.PID != 0:

@@ -3,7 +3,6 @@ package opamp_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -52,22 +51,6 @@ type host struct {
 	stop func()
 }
 
-// decode is the test host's own config format: a JSON list of Specs.
-func decode(data []byte) ([]supervisor.Spec, error) {
-	var specs []supervisor.Spec
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&specs); err != nil {
-		return nil, fmt.Errorf("config: %w", err)
-	}
-	for _, s := range specs {
-		if err := supervisor.ValidateName(s.Name); err != nil {
-			return nil, err
-		}
-	}
-	return specs, nil
-}
-
 func startHost(t testing.TB, url, initial string, containment supervisor.Containment, tune func(*opamp.Config)) *host {
 	t.Helper()
 	h := newHost(t, initial, containment)
@@ -100,7 +83,7 @@ func newHost(t testing.TB, initial string, containment supervisor.Containment) *
 
 // apply is the test host's own: decode, then the Group's Apply.
 func (h *host) apply(ctx context.Context, data []byte) (supervisor.ApplyResult, error) {
-	specs, err := decode(data)
+	specs, err := fleet.DecodeAgents(data)
 	if err != nil {
 		return supervisor.ApplyResult{}, err
 	}
@@ -111,7 +94,7 @@ func (h *host) apply(ctx context.Context, data []byte) (supervisor.ApplyResult, 
 func (h *host) connect(t testing.TB, url string, tune func(*opamp.Config)) {
 	t.Helper()
 	cfg := opamp.Config{ServerURL: "ws://" + url + "/v1/opamp", ConfigPath: h.path, Apply: h.apply,
-		Validate:     func(data []byte) error { _, err := decode(data); return err },
+		Validate:     func(data []byte) error { _, err := fleet.DecodeAgents(data); return err },
 		VerifyWindow: 10 * time.Second, Settle: time.Second, Coalesce: 50 * time.Millisecond, ServiceVersion: "test"}
 	if tb, ok := t.(*testing.T); ok {
 		cfg.Logger = testr.NewWithOptions(tb, testr.Options{Verbosity: 1})

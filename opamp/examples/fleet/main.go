@@ -42,18 +42,6 @@ func main() {
 	}
 }
 
-// The host's config format: a JSON list of agents in the daemon config
-// format's keys.
-func decode(data []byte) ([]supervisor.Spec, error) {
-	var specs []supervisor.Spec
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&specs); err != nil {
-		return nil, fmt.Errorf("agents: %w", err)
-	}
-	return specs, nil
-}
-
 func agent(name, script string) string {
 	return fmt.Sprintf(`{"name": %q, "binary_path": "/bin/sh", "args": ["-c", %q], "start_seconds": "500ms"}`, name, script)
 }
@@ -94,7 +82,7 @@ func run(serve bool) error {
 		g.Close(sctx)
 	}()
 	apply := func(ctx context.Context, data []byte) (supervisor.ApplyResult, error) {
-		specs, err := decode(data)
+		specs, err := fleet.DecodeAgents(data)
 		if err != nil {
 			return supervisor.ApplyResult{}, err
 		}
@@ -110,7 +98,7 @@ func run(serve bool) error {
 		return err
 	}
 	bridge, err := opamp.New(g, opamp.Config{ServerURL: url, ConfigPath: path, Apply: apply,
-		Validate:     func(data []byte) error { _, err := decode(data); return err },
+		Validate:     func(data []byte) error { _, err := fleet.DecodeAgents(data); return err },
 		VerifyWindow: 10 * time.Second, Settle: 3 * time.Second, ServiceName: "fleet-example-host"})
 	if err != nil {
 		return err

@@ -97,7 +97,8 @@ type Bridge struct {
 	log    logr.Logger
 	client client.OpAMPClient
 
-	dirty chan struct{} // a transition to report; cap 1
+	dirty chan struct{}  // a transition to report; cap 1
+	tasks sync.WaitGroup // restarts the server commanded, waited for by Run
 
 	mu      sync.Mutex
 	pending *protobufs.AgentRemoteConfig // the latest remote config not yet taken
@@ -226,6 +227,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 	if err := b.client.Stop(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		b.log.V(1).Info("disconnect", "error", err.Error())
 	}
+	b.tasks.Wait() // after Stop: no callback can start one now
 	return nil
 }
 

@@ -25,7 +25,7 @@ func (b *Bridge) onCommand(ctx context.Context, c *protobufs.ServerToAgentComman
 		return nil
 	}
 	b.log.Info("restarting every agent on the server's command")
-	go func() { // the client's receive loop must not wait for the agents
+	b.tasks.Go(func() { // the client's receive loop must not wait for the agents
 		rctx, cancel := context.WithTimeout(ctx, restartTimeout)
 		defer cancel()
 		var wg sync.WaitGroup
@@ -38,22 +38,22 @@ func (b *Bridge) onCommand(ctx context.Context, c *protobufs.ServerToAgentComman
 		if err := errors.Join(errs...); err != nil {
 			b.log.Error(err, "restart on the server's command")
 		}
-	}()
+	})
 	return nil
 }
 
 // onCustomMessage restarts the agent a RestartCapability message names.
-func (b *Bridge) onCustomMessage(m *protobufs.CustomMessage) {
+func (b *Bridge) onCustomMessage(ctx context.Context, m *protobufs.CustomMessage) {
 	if m.GetCapability() != RestartCapability || m.GetType() != "restart" {
 		return
 	}
 	name := string(m.GetData())
 	b.log.Info("restarting an agent on the server's request", "agent", name)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), restartTimeout)
+	b.tasks.Go(func() {
+		rctx, cancel := context.WithTimeout(ctx, restartTimeout)
 		defer cancel()
-		if err := b.group.Restart(ctx, name); err != nil {
+		if err := b.group.Restart(rctx, name); err != nil {
 			b.log.Error(err, "restart on the server's request", "agent", name)
 		}
-	}()
+	})
 }

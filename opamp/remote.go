@@ -21,9 +21,9 @@ var errSuperseded = errors.New("superseded by a newer remote configuration")
 // onMessage takes what the server sent: a remote configuration replaces
 // any not yet taken and cancels the one being applied, which then rolls
 // back before the new one is applied; nothing queues beyond one.
-func (b *Bridge) onMessage(_ context.Context, m *types.MessageData) {
+func (b *Bridge) onMessage(ctx context.Context, m *types.MessageData) {
 	if m.CustomMessage != nil {
-		b.onCustomMessage(m.CustomMessage)
+		b.onCustomMessage(ctx, m.CustomMessage)
 	}
 	rc := m.RemoteConfig
 	if rc == nil || b.cfg.ConfigPath == "" {

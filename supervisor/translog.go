@@ -11,9 +11,10 @@ import (
 // logTransition writes one line for the transition e, at the level it
 // deserves: Failed is an error; an exit nobody asked for, a health
 // verdict, a delayed restart or a rejected hand-over a warning; a
-// scheduled task's routine comings and goings debug (V(1)); the rest
-// info. The agent's name is on the logger already; the line carries
-// from, to, the reason and, for an exit, what it was.
+// scheduled task's routine comings and goings, and each agent taken
+// over after an exec, debug (V(1)); the rest info. The agent's name is
+// on the logger already; the line carries from, to, the reason and, for
+// an exit, what it was.
 //
 // logr has no warning level: a warning goes through the logger's slog
 // handler, which is the host's own for a logger made by
@@ -38,7 +39,7 @@ func logTransition(log logr.Logger, e Event) {
 
 func transitionLevel(e Event) slog.Level {
 	switch e.Reason {
-	case ReasonScheduled, ReasonScheduleDue:
+	case ReasonScheduled, ReasonScheduleDue, ReasonHandedOver: // routine; the host logs its own hand-over
 		return slog.LevelDebug
 	case ReasonUnhealthy, ReasonOOMKilled, ReasonRestartBudget, ReasonHandoverRejected, ReasonReloadFailed, ReasonTaskTimeout:
 		if e.To != Failed {

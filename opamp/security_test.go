@@ -10,8 +10,13 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/open-telemetry/opamp-go/client/types"
 
 	"github.com/tend-dev/tend/opamp"
 	"github.com/tend-dev/tend/opamp/internal/fleet"
@@ -81,5 +86,23 @@ func TestTLSAndBearerToken(t *testing.T) {
 		if h.UID != good.uid {
 			t.Errorf("host %s got in without the token or the CA", h.UID)
 		}
+	}
+}
+
+// The instance UID file is created once and read back the same; a file
+// of something else is refused, naming it.
+func TestInstanceUIDFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "instance-uid")
+	first, err := opamp.InstanceUIDFile(path)
+	if err != nil || first == (types.InstanceUid{}) {
+		t.Fatalf("first: %v %x", err, first)
+	}
+	again, err := opamp.InstanceUIDFile(path)
+	if err != nil || again != first {
+		t.Fatalf("again: %v %x, want %x", err, again, first)
+	}
+	os.WriteFile(path, []byte("not a uid\n"), 0o640)
+	if _, err := opamp.InstanceUIDFile(path); err == nil || !strings.Contains(err.Error(), path) {
+		t.Fatalf("a bad file: %v", err)
 	}
 }

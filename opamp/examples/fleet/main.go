@@ -8,6 +8,7 @@
 //
 //	cd opamp && go run ./examples/fleet
 //	cd opamp && go run ./examples/fleet -serve   # then keep serving: GET /hosts, POST /hosts/{uid}/config
+//	cd opamp && go run ./examples/edge-daemon -opamp ws://127.0.0.1:4320/v1/opamp   # an edge-daemon joins it
 package main
 
 import (
@@ -35,8 +36,9 @@ import (
 
 func main() {
 	serve := flag.Bool("serve", false, "after the demo, keep serving: GET /hosts lists them, POST /hosts/{uid}/config pushes a body")
+	listen := flag.String("listen", "127.0.0.1:4320", "the OpAMP server's address (an edge-daemon with -opamp ws://ADDR/v1/opamp joins)")
 	flag.Parse()
-	if err := run(*serve); err != nil {
+	if err := run(*listen, *serve); err != nil {
 		fmt.Fprintln(os.Stderr, "fleet:", err)
 		os.Exit(1)
 	}
@@ -48,12 +50,12 @@ func agent(name, script string) string {
 
 func list(agents ...string) []byte { return []byte("[\n  " + strings.Join(agents, ",\n  ") + "\n]\n") }
 
-func run(serve bool) error {
+func run(listen string, serve bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
 	// The server.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return err
 	}
@@ -112,7 +114,14 @@ func run(serve bool) error {
 	step := func(what string, ok func(fleet.Host) bool) error {
 		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
-		hosts, err := srv.Wait(wctx, what, func(hosts []fleet.Host) bool { return len(hosts) > 0 && ok(hosts[0]) })
+		hosts, err := srv.Wait(wctx, what, func(hosts []fleet.Host) bool {
+			for _, h := range hosts {
+				if h.UID == uid && ok(h) {
+					return true
+				}
+			}
+			return false
+		})
 		if err == nil {
 			fmt.Printf("\n== %s\n", what)
 			show(hosts)

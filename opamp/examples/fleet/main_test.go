@@ -14,7 +14,7 @@ func TestFleetDemo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the demo")
 	}
-	if err := run(false); err != nil {
+	if err := run("127.0.0.1:0", false); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package edgedaemon
 
 import (
 	"context"
@@ -91,7 +91,7 @@ func newDaemon(log logr.Logger, dataDir, configPath string) (*daemon, error) {
 
 // apply makes the running agents match cfg. Everything is checked before
 // anything changes: a bad config leaves the running agents untouched.
-func (d *daemon) apply(ctx context.Context, cfg daemonConfig) error {
+func (d *daemon) apply(ctx context.Context, cfg daemonConfig) (supervisor.ApplyResult, error) {
 	for _, w := range cfg.Warnings {
 		d.log.Info("config warning", "warning", w)
 	}
@@ -109,13 +109,13 @@ func (d *daemon) apply(ctx context.Context, cfg daemonConfig) error {
 			if err := os.MkdirAll(a.Dir, 0o750); err != nil {
 				discard()
 				d.mu.Unlock()
-				return fmt.Errorf("agent %q: work_dir: %w", name, err)
+				return supervisor.ApplyResult{}, fmt.Errorf("agent %q: work_dir: %w", name, err)
 			}
 		}
 		if err := a.HealthCheck.Validate(); err != nil {
 			discard()
 			d.mu.Unlock()
-			return fmt.Errorf("agent %q: health_check: %w", name, err)
+			return supervisor.ApplyResult{}, fmt.Errorf("agent %q: health_check: %w", name, err)
 		}
 		rt := d.agents[name]
 		if rt == nil || rt.rotator.Path() != a.logPath(d.dataDir) {
@@ -123,7 +123,7 @@ func (d *daemon) apply(ctx context.Context, cfg daemonConfig) error {
 			if err != nil {
 				discard()
 				d.mu.Unlock()
-				return fmt.Errorf("agent %q: logs: %w", name, err)
+				return supervisor.ApplyResult{}, fmt.Errorf("agent %q: logs: %w", name, err)
 			}
 			rt = &agentRuntime{rotator: r, stdout: r.Stream("stdout"), stderr: r.Stream("stderr")}
 			fresh[name] = rt
@@ -150,7 +150,7 @@ func (d *daemon) apply(ctx context.Context, cfg daemonConfig) error {
 	res, err := d.group.Launch(ctx, specs)
 	if errors.Is(err, supervisor.ErrRejected) {
 		discard()
-		return err // nothing changed
+		return res, err // nothing changed
 	}
 	if err != nil {
 		d.log.Error(err, "some agents could not be started or stopped")
@@ -183,7 +183,7 @@ func (d *daemon) apply(ctx context.Context, cfg daemonConfig) error {
 		}
 		d.agents[name].cfg = a
 	}
-	return nil
+	return res, nil
 }
 
 // healthConfig is what an agent's health attachment is built from: the
@@ -258,7 +258,7 @@ func (d *daemon) onFileChange(ctx context.Context, c reload.Change) {
 		}
 		cfg, err := parseConfig(c.Data)
 		if err == nil {
-			err = d.apply(ctx, cfg)
+			_, err = d.apply(ctx, cfg)
 		}
 		if err != nil {
 			d.log.Error(err, "new config rejected; the running agents keep running", "path", c.Path)

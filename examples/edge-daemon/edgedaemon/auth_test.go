@@ -1,4 +1,4 @@
-package main
+package edgedaemon
 
 import (
 	"context"
@@ -199,7 +199,7 @@ func TestTokenFileReadableByOthersRefused(t *testing.T) {
 	cfg := filepath.Join(dir, "daemon.yaml")
 	os.WriteFile(cfg, []byte("agents:\n"+agentEntry(agent, "a", dir, "-pidfile", filepath.Join(dir, "a.pid"))), 0o644)
 	bin := filepath.Join(dir, "edge-daemon")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-o", bin, "..").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	out, err := exec.Command(bin, "-config", cfg, "-listen", "127.0.0.1:0", "-data", data).CombinedOutput()

@@ -1,4 +1,4 @@
-package main
+package edgedaemon
 
 import (
 	"bufio"
@@ -89,7 +89,7 @@ func startDaemon(t testing.TB, configPath, dataDir string) *runningDaemon {
 func startDaemonWith(t testing.TB, args ...string) *runningDaemon {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "edge-daemon")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-o", bin, "..").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	dataDir := ""
@@ -360,7 +360,7 @@ func TestShippedExportersConfigRuns(t *testing.T) {
 		t.Skip("builds and runs the daemon")
 	}
 	requireExporters(t)
-	d := startDaemon(t, filepath.Join("configs", "exporters.yaml"), t.TempDir())
+	d := startDaemon(t, filepath.Join("..", "configs", "exporters.yaml"), t.TempDir())
 	d.waitAgents(t, "both exporters running", allRunning("node-exporter", "blackbox-exporter"))
 	for _, url := range []string{"http://127.0.0.1:9100/metrics", "http://127.0.0.1:9115/-/healthy"} {
 		resp, err := http.Get(url)
@@ -386,7 +386,7 @@ func TestExportersLeftByACrashedDaemonAreKilled(t *testing.T) {
 	}
 	requireExporters(t)
 	data := t.TempDir()
-	first := startDaemon(t, filepath.Join("configs", "exporters.yaml"), data)
+	first := startDaemon(t, filepath.Join("..", "configs", "exporters.yaml"), data)
 	before := first.waitAgents(t, "both exporters running", allRunning("node-exporter", "blackbox-exporter"))
 	first.cmd.Process.Signal(syscall.SIGKILL) //nolint:errcheck // a crash, on purpose
 	first.cmd.Wait()                          //nolint:errcheck // killed
@@ -395,7 +395,7 @@ func TestExportersLeftByACrashedDaemonAreKilled(t *testing.T) {
 			t.Fatalf("%s (pid %d) died with the daemon: nothing left to test", name, a.PID)
 		}
 	}
-	second := startDaemon(t, filepath.Join("configs", "exporters.yaml"), data)
+	second := startDaemon(t, filepath.Join("..", "configs", "exporters.yaml"), data)
 	after := second.waitAgents(t, "both exporters running again", allRunning("node-exporter", "blackbox-exporter"))
 	for name, a := range before {
 		if alive(a.PID) {
@@ -586,7 +586,7 @@ func TestEdgeDaemonUpgradesInPlace(t *testing.T) {
 		t.Skip("builds and runs the daemon")
 	}
 	requireExporters(t)
-	d := startDaemon(t, filepath.Join("configs", "exporters.yaml"), t.TempDir())
+	d := startDaemon(t, filepath.Join("..", "configs", "exporters.yaml"), t.TempDir())
 	before := d.waitAgents(t, "both exporters running", allRunning("node-exporter", "blackbox-exporter"))
 	first := d.info(t)
 

@@ -1,4 +1,4 @@
-package main
+package edgedaemon
 
 import (
 	"github.com/tend-dev/tend/supervisor"
@@ -111,7 +111,7 @@ func TestServiceProtocolKeys(t *testing.T) {
 
 // The shipped example configs decode.
 func TestShippedConfigsDecode(t *testing.T) {
-	c, err := loadConfig(filepath.Join("configs", "exporters.yaml"))
+	c, err := loadConfig(filepath.Join("..", "configs", "exporters.yaml"))
 	if err != nil || len(c.Agents) != 2 {
 		t.Fatalf("exporters.yaml: %v (%d agents)", err, len(c.Agents))
 	}

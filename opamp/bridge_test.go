@@ -358,7 +358,8 @@ func TestNewerConfigSupersedesOneUnderWay(t *testing.T) {
 
 // The server goes away and comes back on the same address: the bridge
 // reconnects by itself and the new server has the whole state (every
-// agent's health, the effective configuration) without any transition.
+// agent's health as it is now, the effective configuration) in a few
+// messages, however much happened while it was away.
 func TestReconnectResendsState(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -375,9 +376,18 @@ func TestReconnectResendsState(t *testing.T) {
 	first.Stop(ctx)
 	cancel()
 	time.Sleep(500 * time.Millisecond) // the bridge notices and backs off
+	// Offline, a has 20 restarts (80 transitions): none of it queues.
+	for range 20 {
+		if err := h.g.Restart(ctxTimeout(t, 10*time.Second), "a"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, _ := h.g.Get("a")
+	last := uint64(p.Status().StartedAt.UnixNano())
 	second, _ := startServer(t, addr)
 	hosts, err := second.Wait(ctxTimeout(t, 30*time.Second), "the host back with its state", func(hosts []fleet.Host) bool {
-		return healthy(h, "a", "b")(hosts) && len(hostOf(hosts, h).Effective) > 0 && hostOf(hosts, h).Description != nil
+		return healthy(h, "a", "b")(hosts) && len(hostOf(hosts, h).Effective) > 0 && hostOf(hosts, h).Description != nil &&
+			agentHealth(hosts, h, "a").StartTimeUnixNano == last
 	})
 	if err != nil {
 		x := hostOf(hosts, h)
@@ -385,6 +395,10 @@ func TestReconnectResendsState(t *testing.T) {
 	}
 	if string(hostOf(hosts, h).Effective) != agents(sleeper("a"), sleeper("b")) {
 		t.Errorf("effective config on the new server: %s", hostOf(hosts, h).Effective)
+	}
+	t.Logf("messages after reconnecting: %d", hostOf(hosts, h).Messages)
+	if n := hostOf(hosts, h).Messages; n > 4 {
+		t.Errorf("the host sent %d messages after reconnecting: what happened offline queued", n)
 	}
 }
 

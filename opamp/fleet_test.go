@@ -1,6 +1,7 @@
 package opamp_test
 
 import (
+	"bytes"
 	"fmt"
 	"runtime"
 	"sync"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/open-telemetry/opamp-go/protobufs"
 	"github.com/tend-dev/tend/opamp"
 	"github.com/tend-dev/tend/opamp/internal/fleet"
 	"github.com/tend-dev/tend/supervisor"
@@ -87,6 +89,28 @@ func TestHeartbeatAtTheServersInterval(t *testing.T) {
 	first := hostOf(srv.Hosts(), h).Messages
 	if _, err := srv.Wait(ctxTimeout(t, 20*time.Second), "three heartbeats", func(all []fleet.Host) bool {
 		return hostOf(all, h).Messages >= first+3
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Over plain HTTP (polling at the heartbeat interval, the server cannot
+// push) the host is reported and a pushed configuration arrives at the
+// next poll and is applied.
+func TestHTTPTransport(t *testing.T) {
+	srv, addr := startServer(t, "127.0.0.1:0")
+	h := newHost(t, agents(sleeper("a")), supervisor.Containment{Disabled: true})
+	h.connect(t, addr, func(c *opamp.Config) { c.ServerURL, c.Heartbeat = "http://"+addr+"/v1/opamp", time.Second })
+	if _, err := srv.Wait(ctxTimeout(t, 10*time.Second), "a healthy over HTTP", healthy(h, "a")); err != nil {
+		t.Fatal(err)
+	}
+	hash, err := srv.Offer(h.uid, []byte(agents(sleeper("a"), sleeper("b"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.Wait(ctxTimeout(t, 20*time.Second), "the offered config applied over HTTP", func(all []fleet.Host) bool {
+		r := hostOf(all, h).Remote
+		return bytes.Equal(r.GetLastRemoteConfigHash(), hash) && r.GetStatus() == protobufs.RemoteConfigStatuses_RemoteConfigStatuses_APPLIED && healthy(h, "b")(all)
 	}); err != nil {
 		t.Fatal(err)
 	}

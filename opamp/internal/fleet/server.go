@@ -6,6 +6,7 @@
 package fleet
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -52,7 +53,7 @@ type Server struct {
 type host struct {
 	Host
 	conn    types.Connection
-	offered *protobufs.AgentRemoteConfig // the config offered, sent again on each connect
+	offered *protobufs.AgentRemoteConfig // the config offered, sent until the host reports it
 }
 
 // Start serves OpAMP on ln at /v1/opamp until Stop.
@@ -110,7 +111,7 @@ func (s *Server) onMessage(ctx context.Context, conn types.Connection, m *protob
 		h = &host{Host: Host{UID: id}}
 		s.hosts[id] = h
 	}
-	first := h.conn != conn
+	first := h.conn != conn // a new connection: offer the heartbeat interval
 	h.conn, h.Connected = conn, true
 	h.Messages++
 	if m.AgentDescription != nil {
@@ -140,8 +141,8 @@ func (s *Server) onMessage(ctx context.Context, conn types.Connection, m *protob
 		reply.ConnectionSettings = &protobufs.ConnectionSettingsOffers{
 			Opamp: &protobufs.OpAMPConnectionSettings{HeartbeatIntervalSeconds: uint64(s.Heartbeat / time.Second)}}
 	}
-	if first && h.offered != nil {
-		reply.RemoteConfig = h.offered
+	if h.offered != nil && !bytes.Equal(h.Remote.GetLastRemoteConfigHash(), h.offered.ConfigHash) {
+		reply.RemoteConfig = h.offered // until the host says it has it: an HTTP host gets it at its next poll
 	}
 	return reply
 }
@@ -192,22 +193,43 @@ func (s *Server) Wait(ctx context.Context, what string, ok func([]Host) bool) ([
 // errNoHost: the UID names no connected host.
 var errNoHost = errors.New("no such connected host")
 
-// Push offers the host a configuration of one file (body), now and on
-// every later connection, and returns its hash.
-func (s *Server) Push(ctx context.Context, hostUID string, body []byte) ([]byte, error) {
+// Offer makes a configuration of one file (body) the host's, sent with
+// every reply until the host reports it (an HTTP host gets it at its next
+// poll), and returns its hash.
+func (s *Server) Offer(hostUID string, body []byte) ([]byte, error) {
 	sum := sha256.Sum256(body)
 	rc := &protobufs.AgentRemoteConfig{ConfigHash: sum[:],
 		Config: &protobufs.AgentConfigMap{ConfigMap: map[string]*protobufs.AgentConfigFile{"": {Body: body, ContentType: "text/yaml"}}}}
-	conn, id, err := s.connOf(hostUID, func(h *host) { h.offered = rc })
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := s.hosts[hostUID]
+	if h == nil {
+		return nil, fmt.Errorf("host %s: %w", hostUID, errNoHost)
+	}
+	h.offered = rc
+	return sum[:], nil
+}
+
+// Push offers the host a configuration (see Offer) and sends it at once
+// over the host's WebSocket.
+func (s *Server) Push(ctx context.Context, hostUID string, body []byte) ([]byte, error) {
+	hash, err := s.Offer(hostUID, body)
 	if err != nil {
 		return nil, err
 	}
-	return sum[:], conn.Send(ctx, &protobufs.ServerToAgent{InstanceUid: id, RemoteConfig: rc})
+	conn, id, err := s.connOf(hostUID)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	rc := s.hosts[hostUID].offered
+	s.mu.Unlock()
+	return hash, conn.Send(ctx, &protobufs.ServerToAgent{InstanceUid: id, RemoteConfig: rc})
 }
 
 // Restart sends the host OpAMP's restart command.
 func (s *Server) Restart(ctx context.Context, hostUID string) error {
-	conn, id, err := s.connOf(hostUID, nil)
+	conn, id, err := s.connOf(hostUID)
 	if err != nil {
 		return err
 	}
@@ -217,22 +239,19 @@ func (s *Server) Restart(ctx context.Context, hostUID string) error {
 
 // Send sends the host a custom message.
 func (s *Server) Send(ctx context.Context, hostUID string, m *protobufs.CustomMessage) error {
-	conn, id, err := s.connOf(hostUID, nil)
+	conn, id, err := s.connOf(hostUID)
 	if err != nil {
 		return err
 	}
 	return conn.Send(ctx, &protobufs.ServerToAgent{InstanceUid: id, CustomMessage: proto.Clone(m).(*protobufs.CustomMessage)})
 }
 
-func (s *Server) connOf(hostUID string, update func(*host)) (types.Connection, []byte, error) {
+func (s *Server) connOf(hostUID string) (types.Connection, []byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	h := s.hosts[hostUID]
 	if h == nil || h.conn == nil {
 		return nil, nil, fmt.Errorf("host %s: %w", hostUID, errNoHost)
-	}
-	if update != nil {
-		update(h)
 	}
 	var id []byte
 	fmt.Sscanf(hostUID, "%x", &id)

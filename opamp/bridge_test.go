@@ -146,14 +146,7 @@ func agentHealth(hosts []fleet.Host, h *host, agent string) *protobufs.Component
 }
 
 func healthy(h *host, names ...string) func([]fleet.Host) bool {
-	return func(hosts []fleet.Host) bool {
-		for _, n := range names {
-			if !agentHealth(hosts, h, n).GetHealthy() {
-				return false
-			}
-		}
-		return true
-	}
+	return func(hosts []fleet.Host) bool { return hostOf(hosts, h).AgentsHealthy(names...) }
 }
 
 func pidOf(t testing.TB, g *supervisor.Group, name string) int {
@@ -248,11 +241,7 @@ func TestRemoteConfigAppliedOrRolledBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	statusOf := func(hash []byte) func([]fleet.Host) bool {
-		return func(hosts []fleet.Host) bool {
-			r := hostOf(hosts, h).Remote
-			return bytes.Equal(r.GetLastRemoteConfigHash(), hash) && r.GetStatus() != protobufs.RemoteConfigStatuses_RemoteConfigStatuses_APPLYING &&
-				r.GetStatus() != protobufs.RemoteConfigStatuses_RemoteConfigStatuses_UNSET
-		}
+		return func(hosts []fleet.Host) bool { return hostOf(hosts, h).Settled(hash) }
 	}
 
 	added := agents(sleeper("a"), sleeper("b"), sleeper("c"))

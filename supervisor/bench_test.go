@@ -166,9 +166,7 @@ func BenchmarkNotifyReadyLatency(b *testing.B) {
 	b.Cleanup(func() { p.Stop(ctx) }) //nolint:errcheck // leaves no agent behind when an iteration fails
 	var total time.Duration
 	for b.Loop() {
-		out.mu.Lock()
-		out.buf.Reset()
-		out.mu.Unlock()
+		out.Reset()
 		if err := p.Start(ctx); err != nil {
 			b.Fatal(err)
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/tend-dev/tend/backoff"
 	"github.com/tend-dev/tend/config"
 	"github.com/tend-dev/tend/internal/procfs"
+	"github.com/tend-dev/tend/internal/testagent"
 )
 
 // agentSpec is a Spec for the test agent with fast timings.
@@ -169,22 +170,7 @@ func tempFile(t *testing.T, name string) string {
 }
 
 // lockedWriter is a concurrency-safe bytes sink for a child's output.
-type lockedWriter struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (w *lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.Write(p)
-}
-
-func (w *lockedWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.String()
-}
+type lockedWriter = testagent.Output
 
 // failingWriter fails every write, like a full disk.
 type failingWriter struct{ calls atomic.Int64 }

@@ -2,7 +2,6 @@ package edgedaemon
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,7 +12,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -33,25 +31,7 @@ type runningDaemon struct {
 	addr    string
 	banner  string // what it printed up to "stop with Ctrl-C"
 	dataDir string
-	log     *syncBuffer // what it wrote to stderr (its log), also copied to the test's stderr
-}
-
-// syncBuffer is a bytes.Buffer safe for a writer and readers at once.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	log     *testagent.Output // what it wrote to stderr (its log), also copied to the test's stderr
 }
 
 // token is the daemon's API token, from its data directory.
@@ -98,7 +78,7 @@ func startDaemonWith(t testing.TB, args ...string) *runningDaemon {
 	}
 	cmd := exec.Command(bin, append(args, "-shutdown-timeout", "10s")...)
 	stdout, _ := cmd.StdoutPipe()
-	stderr := &syncBuffer{}
+	stderr := &testagent.Output{}
 	cmd.Stderr = io.MultiWriter(os.Stderr, stderr)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"net"
 	"os"
@@ -79,23 +78,12 @@ func TestEdgeDaemonOnTheFleet(t *testing.T) {
 		return hosts[0]
 	}
 	healthy := func(names ...string) func(fleet.Host) bool {
-		return func(h fleet.Host) bool {
-			for _, n := range names {
-				if !h.Health.GetComponentHealthMap()[n].GetHealthy() {
-					return false
-				}
-			}
-			return true
-		}
+		return func(h fleet.Host) bool { return h.AgentsHealthy(names...) }
 	}
 	h := wait("a and b healthy", healthy("a", "b"))
 	started := h.Health.GetComponentHealthMap()["a"].StartTimeUnixNano
 	done := func(hash []byte) func(fleet.Host) bool {
-		return func(h fleet.Host) bool {
-			s := h.Remote.GetStatus()
-			return bytes.Equal(h.Remote.GetLastRemoteConfigHash(), hash) &&
-				(s == protobufs.RemoteConfigStatuses_RemoteConfigStatuses_APPLIED || s == protobufs.RemoteConfigStatuses_RemoteConfigStatuses_FAILED)
-		}
+		return func(h fleet.Host) bool { return h.Settled(hash) }
 	}
 
 	second := first + entry("c", loop)

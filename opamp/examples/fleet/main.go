@@ -12,7 +12,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -28,7 +27,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/open-telemetry/opamp-go/protobufs"
 	"github.com/tend-dev/tend/opamp"
 	"github.com/tend-dev/tend/opamp/internal/fleet"
 	"github.com/tend-dev/tend/supervisor"
@@ -146,7 +144,7 @@ func run(listen string, serve bool) error {
 	if err != nil {
 		return err
 	}
-	if err := step("the config applied", done(hash)); err != nil {
+	if err := step("the config applied", func(h fleet.Host) bool { return h.Settled(hash) }); err != nil {
 		return err
 	}
 	fmt.Println("host PIDs:", pids())
@@ -157,7 +155,7 @@ func run(listen string, serve bool) error {
 	if hash, err = srv.Push(ctx, uid, bad); err != nil {
 		return err
 	}
-	if err := step("the bad config rolled back", done(hash)); err != nil {
+	if err := step("the bad config rolled back", func(h fleet.Host) bool { return h.Settled(hash) }); err != nil {
 		return err
 	}
 	fmt.Println("host PIDs:", pids(), "(the same: nothing it did not change was touched)")
@@ -166,15 +164,6 @@ func run(listen string, serve bool) error {
 		return nil
 	}
 	return serveAPI(ctx, srv)
-}
-
-// done says when the server has the final status of the config hash.
-func done(hash []byte) func(fleet.Host) bool {
-	return func(h fleet.Host) bool {
-		r := h.Remote
-		return bytes.Equal(r.GetLastRemoteConfigHash(), hash) &&
-			(r.GetStatus() == protobufs.RemoteConfigStatuses_RemoteConfigStatuses_APPLIED || r.GetStatus() == protobufs.RemoteConfigStatuses_RemoteConfigStatuses_FAILED)
-	}
 }
 
 // show prints each host and its agents as the server has them.

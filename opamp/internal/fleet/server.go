@@ -257,3 +257,22 @@ func (s *Server) connOf(hostUID string) (types.Connection, []byte, error) {
 	fmt.Sscanf(hostUID, "%x", &id)
 	return h.conn, id, nil
 }
+
+// AgentsHealthy reports whether the host has reported each named agent
+// healthy.
+func (h Host) AgentsHealthy(names ...string) bool {
+	for _, n := range names {
+		if !h.Health.GetComponentHealthMap()[n].GetHealthy() {
+			return false
+		}
+	}
+	return true
+}
+
+// Settled reports whether the host has reported the configuration of
+// hash APPLIED or FAILED.
+func (h Host) Settled(hash []byte) bool {
+	s := h.Remote.GetStatus()
+	return bytes.Equal(h.Remote.GetLastRemoteConfigHash(), hash) &&
+		(s == protobufs.RemoteConfigStatuses_RemoteConfigStatuses_APPLIED || s == protobufs.RemoteConfigStatuses_RemoteConfigStatuses_FAILED)
+}
